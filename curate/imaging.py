@@ -1,0 +1,421 @@
+"""Read any supported image file into one normalized grayscale array.
+
+PNG, JPEG, TIFF, BMP (via Pillow) and DICOM (via pydicom, compressed transfer
+syntaxes through the pylibjpeg plugins) all come out the same way: a float32 array
+in [0, 1] where bone is bright, plus the facts about the file that later stages
+check (bit depth, photometric interpretation, whether a colour image is really gray).
+
+A file that cannot be decoded gives a :class:`DecodeFailure` with a typed reason,
+never an unhandled exception.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+__all__ = [
+    "DecodeReason",
+    "DecodeFailure",
+    "ImageFacts",
+    "DecodedImage",
+    "read_image",
+    "try_read_image",
+    "read_dicom_header",
+    "is_dicom",
+    "to_uint8",
+]
+
+# A colour image whose channels differ by at most this many grey levels (of 255) is
+# gray saved as RGB; JPEG chroma noise alone reaches 1-2 levels.
+_GRAY_TOLERANCE = 3 / 255
+_DICOM_EXTENSIONS = {".dcm", ".dicom"}
+
+
+class DecodeReason(str, enum.Enum):
+    """Why a file could not be decoded."""
+
+    MISSING_FILE = "missing_file"
+    ZERO_BYTES = "zero_bytes"
+    NOT_AN_IMAGE = "not_an_image"
+    TRUNCATED = "truncated"
+    CORRUPT_PIXEL_DATA = "corrupt_pixel_data"
+    UNSUPPORTED_TRANSFER_SYNTAX = "unsupported_transfer_syntax"
+    MISSING_TRANSFER_SYNTAX = "missing_transfer_syntax"
+    MISSING_PIXEL_DATA = "missing_pixel_data"
+    BAD_CROP = "crop_outside_image"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class DecodeFailure(Exception):
+    """A file that could not be decoded, and why."""
+
+    path: str
+    reason: DecodeReason
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason.value} ({self.detail})"
+
+
+@dataclass
+class ImageFacts:
+    """What the decoder learned about a file besides its pixels."""
+
+    format: str
+    width: int
+    height: int
+    bits_stored: int
+    photometric: str = "MONOCHROME2"
+    color: str = "gray"  # "gray", "gray-in-rgb" (an RGB/RGBA file that is gray) or "color"
+    n_frames: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DecodedImage:
+    """Normalized pixels (float32, 2-D, in [0, 1], bone bright) and the file's facts."""
+
+    pixels: np.ndarray
+    facts: ImageFacts
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Convert normalized [0, 1] pixels to 8-bit, rounding to nearest."""
+    return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+
+
+def is_dicom(path: str | os.PathLike) -> bool:
+    """True when the file starts with a DICOM preamble or has a DICOM extension."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM" or path.suffix.lower() in {".dcm", ".dicom"}
+
+
+def read_image(path: str | os.PathLike, crop: tuple[int, int, int, int] | None = None) -> DecodedImage:
+    """Decode ``path`` into normalized grayscale pixels.
+
+    Parameters
+    ----------
+    path : path
+        An image file (PNG, JPEG, TIFF, BMP or DICOM, with or without extension).
+    crop : (x0, y0, x1, y1), optional
+        Pixel box (half-open) of the region that is the sample.
+
+    Returns
+    -------
+    DecodedImage
+
+    Raises
+    ------
+    DecodeFailure
+        With a :class:`DecodeReason` when the file cannot be decoded.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DecodeFailure(str(path), DecodeReason.MISSING_FILE, "no such file") from None
+    except OSError as exc:
+        raise DecodeFailure(str(path), DecodeReason.UNREADABLE, str(exc)) from None
+    if size == 0:
+        raise DecodeFailure(str(path), DecodeReason.ZERO_BYTES, "the file is empty")
+
+    if _has_dicom_magic(path) or path.suffix.lower() in _DICOM_EXTENSIONS:
+        image = _read_dicom(path)
+    else:
+        try:
+            image = _read_pillow(path)
+        except DecodeFailure as failure:
+            if failure.reason is not DecodeReason.NOT_AN_IMAGE:
+                raise
+            image = _read_dicom(path, fallback_failure=failure)
+    if crop is not None:
+        image = _apply_crop(path, image, crop)
+    return image
+
+
+def try_read_image(
+    path: str | os.PathLike, crop: tuple[int, int, int, int] | None = None
+) -> DecodedImage | DecodeFailure:
+    """Like :func:`read_image` but return the failure instead of raising it."""
+    try:
+        return read_image(path, crop)
+    except DecodeFailure as failure:
+        return failure
+
+
+def _apply_crop(path: Path, image: DecodedImage, crop: tuple[int, int, int, int]) -> DecodedImage:
+    x0, y0, x1, y1 = crop
+    height, width = image.pixels.shape
+    if x1 > width or y1 > height:
+        raise DecodeFailure(
+            str(path), DecodeReason.BAD_CROP, f"crop {x0},{y0},{x1},{y1} exceeds the {width}x{height} image"
+        )
+    image.pixels = np.ascontiguousarray(image.pixels[y0:y1, x0:x1])
+    return image
+
+
+def _has_dicom_magic(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(132)
+    return head[128:132] == b"DICM"
+
+
+# --------------------------------------------------------------------------- Pillow
+
+
+def _effective_bits(max_value: int) -> int:
+    """Bits a 16-bit container really uses: 10, 12, 14 or 16 (12-bit data in 16-bit PNGs is common)."""
+    for bits in (8, 10, 12, 14, 16):
+        if max_value < 2**bits:
+            return bits
+    return 16
+
+
+def _read_pillow(path: Path) -> DecodedImage:
+    try:
+        with Image.open(path) as img:
+            fmt = img.format or path.suffix.lstrip(".").upper()
+            n_frames = getattr(img, "n_frames", 1)
+            img.load()
+            mode = img.mode
+            arr = np.asarray(img)
+    except UnidentifiedImageError:
+        raise DecodeFailure(str(path), DecodeReason.NOT_AN_IMAGE, "not a format Pillow or pydicom can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        message = str(exc)
+        reason = DecodeReason.TRUNCATED if "truncated" in message.lower() else DecodeReason.CORRUPT_PIXEL_DATA
+        raise DecodeFailure(str(path), reason, message) from None
+    except Image.DecompressionBombError as exc:
+        raise DecodeFailure(str(path), DecodeReason.CORRUPT_PIXEL_DATA, str(exc)) from None
+
+    notes: list[str] = []
+    color = "gray"
+    if mode == "P":
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("RGBA" if "transparency" in img.info else "RGB"))
+        mode = arr.shape[-1] == 4 and "RGBA" or "RGB"
+    if mode in ("RGB", "RGBA", "LA", "CMYK", "YCbCr"):
+        if mode == "CMYK" or mode == "YCbCr":
+            with Image.open(path) as img:
+                arr = np.asarray(img.convert("RGB"))
+        channels = arr[..., :1] if mode == "LA" else arr[..., :3]
+        pixels, color = _collapse_channels(channels.astype(np.float32) / 255.0)
+        bits = 8
+    elif mode == "1":
+        pixels, bits = arr.astype(np.float32), 1
+    elif mode == "L":
+        pixels, bits = arr.astype(np.float32) / 255.0, 8
+    elif mode.startswith("I"):
+        values = arr.astype(np.int64)
+        if values.min() < 0:
+            notes.append("negative values: normalized from the image's own range")
+            pixels, bits = _minmax(values), 16
+        else:
+            used = _effective_bits(int(values.max()) if values.size else 0)
+            bits = 16
+            if used < 16:
+                notes.append(f"{used}-bit values in a 16-bit container")
+            pixels = (values / float(2**used - 1)).astype(np.float32)
+    elif mode == "F":
+        pixels, bits = _minmax(arr), 32
+    else:
+        raise DecodeFailure(str(path), DecodeReason.NOT_AN_IMAGE, f"unsupported Pillow mode {mode}")
+    if n_frames > 1:
+        notes.append(f"{n_frames} frames: the first is used")
+    height, width = pixels.shape
+    facts = ImageFacts(
+        format=fmt, width=width, height=height, bits_stored=bits, color=color, n_frames=n_frames, notes=notes
+    )
+    return DecodedImage(np.ascontiguousarray(pixels, dtype=np.float32), facts)
+
+
+def _collapse_channels(rgb: np.ndarray) -> tuple[np.ndarray, str]:
+    spread = rgb.max(axis=-1) - rgb.min(axis=-1)
+    if rgb.shape[-1] == 1 or float(spread.max(initial=0.0)) <= _GRAY_TOLERANCE:
+        return rgb.mean(axis=-1), "gray-in-rgb" if rgb.shape[-1] > 1 else "gray"
+    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return luma, "color"
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    values = values.astype(np.float64)
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.float32)
+    return ((values - low) / (high - low)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- DICOM
+
+
+def _dcmread(path: Path, **kwargs):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(path, force=True, **kwargs)
+    except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise DecodeFailure(str(path), DecodeReason.NOT_AN_IMAGE, f"not a readable DICOM file ({exc})") from None
+
+
+def _transfer_syntax(ds):
+    meta = getattr(ds, "file_meta", None)
+    return None if meta is None else meta.get("TransferSyntaxUID")
+
+
+def _read_dicom(path: Path, fallback_failure: DecodeFailure | None = None) -> DecodedImage:
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    try:
+        ds = _dcmread(path)
+    except DecodeFailure:
+        if fallback_failure is not None:
+            raise fallback_failure from None
+        raise
+    has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+    if not has_pixels:
+        if fallback_failure is not None:  # not DICOM either: keep Pillow's verdict
+            raise fallback_failure
+        what = "no file meta and no pixel data" if not getattr(ds, "file_meta", None) else "no pixel data element"
+        raise DecodeFailure(str(path), DecodeReason.MISSING_PIXEL_DATA, what)
+    notes: list[str] = []
+    if _transfer_syntax(ds) is None:
+        if not all(k in ds for k in ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel")):
+            raise DecodeFailure(
+                str(path),
+                DecodeReason.MISSING_TRANSFER_SYNTAX,
+                "the file meta has no Transfer Syntax UID and the image attributes are missing",
+            )
+        # pydicom parsed the data set as implicit VR little endian; decode it the same way.
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        notes.append("no transfer syntax: assumed implicit VR little endian")
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = ds.pixel_array
+    except Exception as exc:  # pydicom raises many types here; all mean "pixels unusable"
+        raise DecodeFailure(str(path), _classify_pixel_error(exc, ds), _first_line(exc)) from None
+
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if n_frames > 1:
+        arr = arr[0]
+        notes.append(f"{n_frames} frames: the first is used")
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    color = "gray"
+    if arr.ndim == 3:  # colour DICOM (pydicom converts YBR to RGB)
+        pixels, color = _collapse_channels(_minmax(arr) if arr.dtype != np.uint8 else arr.astype(np.float32) / 255)
+    else:
+        values = apply_modality_lut(arr, ds)
+        pixels = _apply_voi(ds, values, apply_voi_lut)
+        if photometric == "MONOCHROME1":
+            pixels = 1.0 - pixels  # low values are white in MONOCHROME1: bone must end up bright
+    height, width = pixels.shape
+    facts = ImageFacts(
+        format="DICOM",
+        width=width,
+        height=height,
+        bits_stored=int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8),
+        photometric=photometric,
+        color=color,
+        n_frames=n_frames,
+        notes=notes,
+    )
+    return DecodedImage(np.ascontiguousarray(pixels, dtype=np.float32), facts)
+
+
+def _apply_voi(ds, values: np.ndarray, apply_voi_lut) -> np.ndarray:
+    """Map modality values to [0, 1] by the VOI LUT, else the window, else the value range."""
+    if "VOILUTSequence" in ds:
+        return _minmax(apply_voi_lut(values, ds, index=0))
+    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if center is not None and width is not None:
+        center = float(center[0] if _is_multi(center) else center)
+        width = float(width[0] if _is_multi(width) else width)
+        if width >= 1:
+            # DICOM PS3.3 C.11.2.1.2 linear window
+            scaled = (values.astype(np.float64) - (center - 0.5)) / (width - 1) + 0.5
+            return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+    return _minmax(values)
+
+
+def _is_multi(value) -> bool:
+    return not isinstance(value, (str, bytes)) and hasattr(value, "__len__")
+
+
+def _classify_pixel_error(exc: Exception, ds) -> DecodeReason:
+    message = str(exc).lower()
+    if "less than expected" in message or "truncat" in message or "end of file" in message:
+        return DecodeReason.TRUNCATED
+    if "transfer syntax" in message and ("no (0002,0010)" in message or "missing" in message):
+        return DecodeReason.MISSING_TRANSFER_SYNTAX
+    if isinstance(exc, NotImplementedError) or "no pixel data decoders" in message or "not supported" in message:
+        return DecodeReason.UNSUPPORTED_TRANSFER_SYNTAX
+    return DecodeReason.CORRUPT_PIXEL_DATA
+
+
+def _first_line(exc: Exception) -> str:
+    """The first two lines of an error, joined: pydicom puts the cause on the second."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return " ".join(lines[:2])[:300] if lines else type(exc).__name__
+
+
+_HEADER_FIELDS = {
+    "modality": "Modality",
+    "body_part": "BodyPartExamined",
+    "photometric": "PhotometricInterpretation",
+    "bits_stored": "BitsStored",
+    "rows": "Rows",
+    "columns": "Columns",
+    "view": "ViewPosition",
+    "dicom_patient_id": "PatientID",
+    "sop_instance_uid": "SOPInstanceUID",
+}
+
+
+def read_dicom_header(path: str | os.PathLike) -> dict[str, object]:
+    """Read the catalog's DICOM fields without decoding pixels.
+
+    Returns a dict with ``modality``, ``body_part``, ``laterality`` (ImageLaterality,
+    else Laterality), ``photometric``, ``bits_stored``, ``rows``, ``columns``,
+    ``view``, ``dicom_patient_id`` and ``sop_instance_uid``; absent tags are None.
+
+    Raises
+    ------
+    DecodeFailure
+        When the file is not DICOM at all.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise DecodeFailure(str(path), DecodeReason.ZERO_BYTES, "the file is empty")
+    ds = _dcmread(path, stop_before_pixels=True)
+    if len(ds) == 0:
+        raise DecodeFailure(str(path), DecodeReason.NOT_AN_IMAGE, "no DICOM elements")
+    header: dict[str, object] = {}
+    for key, keyword in _HEADER_FIELDS.items():
+        value = ds.get(keyword)
+        if value is None or value == "":
+            header[key] = None
+        elif key in ("bits_stored", "rows", "columns"):
+            header[key] = int(value)
+        else:
+            header[key] = str(value).strip() or None
+    laterality = ds.get("ImageLaterality") or ds.get("Laterality")
+    header["laterality"] = str(laterality).strip().upper() or None if laterality else None
+    return header

@@ -1,0 +1,147 @@
+"""What every loader shares: its options, its result, and the registry of loaders."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from curate.catalog import validate_catalog
+from curate.errors import LoaderError
+
+__all__ = ["Option", "LoadResult", "Loader", "get_loader", "available_loaders", "problems_table"]
+
+ENTRY_POINT_GROUP = "curate.loaders"
+PROBLEM_COLUMNS = ("kind", "where", "detail")
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"})
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a loader, usable from Python, the CLI and recipes.
+
+    ``type`` is one of ``str``, ``int``, ``float``, ``bool``, ``Path``; ``multiple``
+    options take a list.
+    """
+
+    name: str
+    help: str
+    type: type = str
+    default: Any = None
+    required: bool = False
+    multiple: bool = False
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass
+class LoadResult:
+    """What a loader returns.
+
+    Attributes
+    ----------
+    catalog : DataFrame
+        The validated catalog rows.
+    data_root : Path
+        The folder that catalog paths are relative to.
+    problems : DataFrame
+        Everything the loader met but could not turn into a sample, one row each
+        (``kind``, ``where``, ``detail``): nothing is dropped silently.
+    """
+
+    catalog: pd.DataFrame
+    data_root: Path
+    problems: pd.DataFrame = field(default_factory=lambda: problems_table([]))
+
+
+def problems_table(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """Build a problems table from ``(kind, where, detail)`` tuples, sorted for stable output."""
+    table = pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS), dtype="string")
+    return table.sort_values(list(PROBLEM_COLUMNS), kind="stable").reset_index(drop=True)
+
+
+class Loader:
+    """Base class of loaders. Subclasses set ``name``, ``summary``, ``options`` and
+    implement :meth:`_load`.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    def load(self, source: str | os.PathLike, **options: Any) -> LoadResult:
+        """Read ``source`` into a catalog, after checking ``options`` against :attr:`options`."""
+        source = Path(source)
+        if not source.exists():
+            raise LoaderError(f"{source}: no such file or folder")
+        params = self._check_options(options)
+        result = self._load(source, **params)
+        result.catalog = validate_catalog(result.catalog, name=f"{self.name} catalog of {source}")
+        return result
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        known = {opt.name: opt for opt in self.options}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise LoaderError(
+                f"loader '{self.name}' has no option {', '.join(map(repr, unknown))}; "
+                f"its options are {', '.join(map(repr, known)) or 'none'}"
+            )
+        params = {}
+        for name, opt in known.items():
+            value = options.get(name)
+            if value is None or (opt.multiple and value == ()):
+                if opt.required:
+                    raise LoaderError(f"loader '{self.name}' needs the option '{name}': {opt.help}")
+                value = opt.default
+            elif opt.choices is not None and value not in opt.choices:
+                raise LoaderError(
+                    f"loader '{self.name}': option '{name}' is {value!r}, expected one of {', '.join(opt.choices)}"
+                )
+            params[name] = value
+        return params
+
+    def _load(self, source: Path, **options: Any) -> LoadResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def available_loaders() -> dict[str, type[Loader]]:
+    """Return every loader registered under the ``curate.loaders`` entry point group, by name."""
+    found: dict[str, type[Loader]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken plug-in must not break the others
+            raise LoaderError(f"loader plug-in '{ep.name}' ({ep.value}) failed to import: {exc}") from None
+        found[ep.name] = cls
+    return dict(sorted(found.items()))
+
+
+def get_loader(name: str) -> Loader:
+    """Return an instance of the loader called ``name``."""
+    loaders = available_loaders()
+    if name not in loaders:
+        raise LoaderError(f"unknown loader '{name}'; available: {', '.join(loaders)}")
+    return loaders[name]()
+
+
+def list_files(root: Path, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Every non-hidden file below ``root`` with one of ``extensions``, sorted."""
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fname in filenames:
+            if not fname.startswith(".") and Path(fname).suffix.lower() in extensions:
+                files.append(Path(dirpath) / fname)
+    return sorted(files)
+
+
+def require_dir(source: Path) -> None:
+    """Refuse a source that is not a folder with something in it."""
+    if not source.is_dir():
+        raise LoaderError(f"{source}: is not a folder")
+    if not any(source.iterdir()):
+        raise LoaderError(f"{source}: the folder is empty")
