@@ -139,6 +139,14 @@ def list_files(root: Path, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> lis
     return sorted(files)
 
 
+_DICOM_CATALOG_FIELDS = ("modality", "body_part", "view", "photometric", "bits_stored", "rows", "columns", "laterality")
+
+
+def dicom_fields(header: dict) -> dict:
+    """The catalog columns taken from a :func:`curate.imaging.read_dicom_header` result."""
+    return {key: header.get(key) for key in _DICOM_CATALOG_FIELDS}
+
+
 def require_dir(source: Path) -> None:
     """Refuse a source that is not a folder with something in it."""
     if not source.is_dir():
