@@ -89,7 +89,7 @@ def make_sample_id(source: str, relpath: str | os.PathLike, part: str | None = N
     Examples
     --------
     >>> make_sample_id("oai-kl", "train/0/9003175L.png")
-    'e6e1ea37d68c8ed6'
+    'a1f0a5d55d2909c5'
     """
     key = f"{source}\x00{PurePosixPath(Path(relpath).as_posix())}\x00{part or ''}"
     return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()

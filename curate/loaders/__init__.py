@@ -12,10 +12,7 @@ __all__ = ["Loader", "LoadResult", "Option", "available_loaders", "get_loader", 
 
 def load(loader: str, source: str | os.PathLike, **options: Any) -> LoadResult:
     """Run the loader called ``loader`` on ``source``.
-
-    Examples
-    --------
-    >>> result = load("oai-kl", "knee_kl_sample")  # doctest: +SKIP
-    >>> result.catalog.groupby("official_split").size()  # doctest: +SKIP
+    ``load("oai-kl", "knee_kl_sample").catalog`` is the catalog of that folder;
+    the options are the loader's (see ``curate ingest LOADER --help``).
     """
     return get_loader(loader).load(source, **options)

@@ -13,7 +13,7 @@ import pandas as pd
 from curate.catalog import validate_catalog
 from curate.errors import LoaderError
 
-__all__ = ["Option", "LoadResult", "Loader", "get_loader", "available_loaders", "problems_table"]
+__all__ = ["Option", "LoadResult", "Loader", "get_loader", "loader_class", "available_loaders", "problems_table"]
 
 ENTRY_POINT_GROUP = "curate.loaders"
 PROBLEM_COLUMNS = ("kind", "where", "detail")
@@ -108,24 +108,33 @@ class Loader:
         raise NotImplementedError
 
 
-def available_loaders() -> dict[str, type[Loader]]:
-    """Return every loader registered under the ``curate.loaders`` entry point group, by name."""
-    found: dict[str, type[Loader]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = ep.load()
-        except Exception as exc:  # a broken plug-in must not break the others
-            raise LoaderError(f"loader plug-in '{ep.name}' ({ep.value}) failed to import: {exc}") from None
-        found[ep.name] = cls
-    return dict(sorted(found.items()))
+def available_loaders() -> list[str]:
+    """Names of the loaders registered under the ``curate.loaders`` entry point group."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def loader_class(name: str) -> type[Loader]:
+    """Import and return the loader class registered as ``name``.
+
+    A plug-in that fails to import is reported when it is asked for, and does not
+    break the other loaders.
+    """
+    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not matches:
+        raise LoaderError(f"unknown loader '{name}'; available: {', '.join(available_loaders())}")
+    ep = matches[0]
+    try:
+        cls = ep.load()
+    except Exception as exc:  # any import error of third-party code
+        raise LoaderError(f"loader plug-in '{name}' ({ep.value}) failed to import: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Loader)):
+        raise LoaderError(f"loader plug-in '{name}' ({ep.value}) is not a curate.loaders.Loader subclass")
+    return cls
 
 
 def get_loader(name: str) -> Loader:
     """Return an instance of the loader called ``name``."""
-    loaders = available_loaders()
-    if name not in loaders:
-        raise LoaderError(f"unknown loader '{name}'; available: {', '.join(loaders)}")
-    return loaders[name]()
+    return loader_class(name)()
 
 
 def list_files(root: Path, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[Path]:

@@ -1,0 +1,38 @@
+"""The ``curate`` command line: parse, call the Python API, print."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from curate.errors import CurateError
+
+
+class _CurateGroup(click.Group):
+    """Turns a user's mistake (:class:`CurateError`) into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CurateError as exc:
+            click.echo(f"curate: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_CurateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="curate")
+def main() -> None:
+    """Curate medical-imaging collections into training sets you can trust and reproduce."""
+
+
+def _register() -> None:
+    # Imported here so that `curate --help` does not pay for every command's imports.
+    from curate.cli.demo import demo
+    from curate.cli.ingest import ingest
+
+    main.add_command(ingest)
+    main.add_command(demo)
+
+
+_register()

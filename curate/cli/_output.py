@@ -1,0 +1,70 @@
+"""Shared printing: progress bars and tables on stderr/stdout, JSON for machines."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+__all__ = ["progress_bar", "print_json", "console", "counts_table"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, description: str, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``, drawing a bar with images/s on stderr while the work runs."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[progress.percentage]{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=not enabled, transient=False) as progress:
+        task = progress.add_task(description, total=total, rate="")
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+            speed = progress.tasks[task].speed
+            if speed:
+                progress.update(task, rate=f"{speed:,.0f} images/s")
+
+        yield advance
+
+
+def print_json(data: object) -> None:
+    """Print ``data`` as JSON on stdout (nothing else goes to stdout in --json mode)."""
+    click_echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def click_echo(text: str) -> None:
+    import click
+
+    click.echo(text)
+
+
+def counts_table(title: str, by_split: dict[str, dict[str, int]]) -> Table:
+    """A split x label table of counts with totals."""
+    labels = sorted({label for row in by_split.values() for label in row}, key=_natural)
+    table = Table(title=title)
+    table.add_column("split")
+    for label in labels:
+        table.add_column(str(label), justify="right")
+    table.add_column("total", justify="right")
+    for split, row in by_split.items():
+        table.add_row(split, *(f"{row.get(label, 0):,}" for label in labels), f"{sum(row.values()):,}")
+    return table
+
+
+def _natural(text: str) -> tuple[int, float, str]:
+    try:
+        return 0, float(text), text
+    except ValueError:
+        return 1, 0.0, text

@@ -1,0 +1,77 @@
+"""Fixtures shared by the test suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real public data in ../shared/data beside the repository (skip when absent)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (only present beside the project's checkout)")
+    return SHARED_DATA
+
+
+def write_png(path: Path, pixels: np.ndarray) -> Path:
+    """Write ``pixels`` (uint8 or uint16, 2-D) as a PNG, creating folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def knee_like(seed: int, size: int = 32) -> np.ndarray:
+    """A small random 8-bit image, different for every seed."""
+    return np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
+
+
+def write_dicom(
+    path: Path,
+    pixels: np.ndarray,
+    *,
+    photometric: str = "MONOCHROME2",
+    patient_id: str = "P1",
+    modality: str = "DX",
+    body_part: str | None = "KNEE",
+    laterality: str | None = None,
+    window: tuple[float, float] | None = None,
+    sop_uid: str = "1.2.826.0.1.3680043.8.498.1",
+    preamble: bool = True,
+) -> Path:
+    """Write a small uncompressed DICOM with pydicom (explicit VR little endian)."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.PatientID = patient_id
+    ds.Modality = modality
+    if body_part:
+        ds.BodyPartExamined = body_part
+    if laterality:
+        ds.ImageLaterality = laterality
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    bits = 8 if pixels.dtype == np.uint8 else 16
+    ds.BitsAllocated = bits
+    ds.BitsStored = bits if bits == 8 else 12
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 0
+    if window:
+        ds.WindowCenter, ds.WindowWidth = window
+    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=preamble)
+    return path
