@@ -132,8 +132,7 @@ def _row_refs(df: pd.DataFrame, mask: pd.Series, column: str | None = None) -> s
 
 
 def _check_values(df, column, valid, what, problems):
-    present = df[column].notna()
-    bad = present & ~df[column].map(valid, na_action="ignore").fillna(False).astype(bool)
+    bad = pd.Series([bool(pd.notna(v)) and not valid(v) for v in df[column]], index=df.index, dtype=bool)
     if bad.any():
         problems.append(
             f"column '{column}' {what} in {int(bad.sum())} row(s): {_row_refs(df, bad, column)}"
