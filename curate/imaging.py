@@ -12,6 +12,7 @@ never an unhandled exception.
 from __future__ import annotations
 
 import enum
+import io
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ __all__ = [
     "DecodedImage",
     "read_image",
     "try_read_image",
+    "decode_image",
     "read_dicom_header",
     "is_dicom",
     "to_uint8",
@@ -124,25 +126,33 @@ def read_image(path: str | os.PathLike, crop: tuple[int, int, int, int] | None =
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DecodeFailure(str(path), DecodeReason.MISSING_FILE, "no such file") from None
     except OSError as exc:
         raise DecodeFailure(str(path), DecodeReason.UNREADABLE, str(exc)) from None
-    if size == 0:
-        raise DecodeFailure(str(path), DecodeReason.ZERO_BYTES, "the file is empty")
+    return decode_image(data, str(path), crop)
 
-    if _has_dicom_magic(path) or path.suffix.lower() in _DICOM_EXTENSIONS:
-        image = _read_dicom(path)
+
+def decode_image(data: bytes, name: str, crop: tuple[int, int, int, int] | None = None) -> DecodedImage:
+    """Decode the bytes of an image file; ``name`` (its path) picks the format hint and names errors.
+
+    Callers that also hash the file read it once and pass the bytes here.
+    """
+    if len(data) == 0:
+        raise DecodeFailure(name, DecodeReason.ZERO_BYTES, "the file is empty")
+    suffix = Path(name).suffix.lower()
+    if data[128:132] == b"DICM" or suffix in _DICOM_EXTENSIONS:
+        image = _read_dicom(data, name)
     else:
         try:
-            image = _read_pillow(path)
+            image = _read_pillow(data, name)
         except DecodeFailure as failure:
             if failure.reason is not DecodeReason.NOT_AN_IMAGE:
                 raise
-            image = _read_dicom(path, fallback_failure=failure)
+            image = _read_dicom(data, name, fallback_failure=failure)
     if crop is not None:
-        image = _apply_crop(path, image, crop)
+        image = _apply_crop(name, image, crop)
     return image
 
 
@@ -156,21 +166,15 @@ def try_read_image(
         return failure
 
 
-def _apply_crop(path: Path, image: DecodedImage, crop: tuple[int, int, int, int]) -> DecodedImage:
+def _apply_crop(name: str, image: DecodedImage, crop: tuple[int, int, int, int]) -> DecodedImage:
     x0, y0, x1, y1 = crop
     height, width = image.pixels.shape
     if x1 > width or y1 > height:
         raise DecodeFailure(
-            str(path), DecodeReason.BAD_CROP, f"crop {x0},{y0},{x1},{y1} exceeds the {width}x{height} image"
+            name, DecodeReason.BAD_CROP, f"crop {x0},{y0},{x1},{y1} exceeds the {width}x{height} image"
         )
     image.pixels = np.ascontiguousarray(image.pixels[y0:y1, x0:x1])
     return image
-
-
-def _has_dicom_magic(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(132)
-    return head[128:132] == b"DICM"
 
 
 # --------------------------------------------------------------------------- Pillow
@@ -184,32 +188,32 @@ def _effective_bits(max_value: int) -> int:
     return 16
 
 
-def _read_pillow(path: Path) -> DecodedImage:
+def _read_pillow(data: bytes, name: str) -> DecodedImage:
     try:
-        with Image.open(path) as img:
-            fmt = img.format or path.suffix.lstrip(".").upper()
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format or Path(name).suffix.lstrip(".").upper()
             n_frames = getattr(img, "n_frames", 1)
             img.load()
             mode = img.mode
             arr = np.asarray(img)
     except UnidentifiedImageError:
-        raise DecodeFailure(str(path), DecodeReason.NOT_AN_IMAGE, "not a format Pillow or pydicom can read") from None
+        raise DecodeFailure(name, DecodeReason.NOT_AN_IMAGE, "not a format Pillow or pydicom can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         message = str(exc)
         reason = DecodeReason.TRUNCATED if "truncated" in message.lower() else DecodeReason.CORRUPT_PIXEL_DATA
-        raise DecodeFailure(str(path), reason, message) from None
+        raise DecodeFailure(name, reason, message) from None
     except Image.DecompressionBombError as exc:
-        raise DecodeFailure(str(path), DecodeReason.CORRUPT_PIXEL_DATA, str(exc)) from None
+        raise DecodeFailure(name, DecodeReason.CORRUPT_PIXEL_DATA, str(exc)) from None
 
     notes: list[str] = []
     color = "gray"
     if mode == "P":
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             arr = np.asarray(img.convert("RGBA" if "transparency" in img.info else "RGB"))
         mode = arr.shape[-1] == 4 and "RGBA" or "RGB"
     if mode in ("RGB", "RGBA", "LA", "CMYK", "YCbCr"):
         if mode == "CMYK" or mode == "YCbCr":
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(data)) as img:
                 arr = np.asarray(img.convert("RGB"))
         channels = arr[..., :1] if mode == "LA" else arr[..., :3]
         pixels, color = _collapse_channels(channels.astype(np.float32) / 255.0)
@@ -232,7 +236,7 @@ def _read_pillow(path: Path) -> DecodedImage:
     elif mode == "F":
         pixels, bits = _minmax(arr), 32
     else:
-        raise DecodeFailure(str(path), DecodeReason.NOT_AN_IMAGE, f"unsupported Pillow mode {mode}")
+        raise DecodeFailure(name, DecodeReason.NOT_AN_IMAGE, f"unsupported Pillow mode {mode}")
     if n_frames > 1:
         notes.append(f"{n_frames} frames: the first is used")
     height, width = pixels.shape
@@ -261,16 +265,16 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- DICOM
 
 
-def _dcmread(path: Path, **kwargs):
+def _dcmread(source, name: str, **kwargs):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pydicom.dcmread(path, force=True, **kwargs)
+            return pydicom.dcmread(source, force=True, **kwargs)
     except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise DecodeFailure(str(path), DecodeReason.NOT_AN_IMAGE, f"not a readable DICOM file ({exc})") from None
+        raise DecodeFailure(name, DecodeReason.NOT_AN_IMAGE, f"not a readable DICOM file ({exc})") from None
 
 
 def _transfer_syntax(ds):
@@ -278,12 +282,12 @@ def _transfer_syntax(ds):
     return None if meta is None else meta.get("TransferSyntaxUID")
 
 
-def _read_dicom(path: Path, fallback_failure: DecodeFailure | None = None) -> DecodedImage:
+def _read_dicom(data: bytes, name: str, fallback_failure: DecodeFailure | None = None) -> DecodedImage:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
     from pydicom.uid import ImplicitVRLittleEndian
 
     try:
-        ds = _dcmread(path)
+        ds = _dcmread(io.BytesIO(data), name)
     except DecodeFailure:
         if fallback_failure is not None:
             raise fallback_failure from None
@@ -293,12 +297,12 @@ def _read_dicom(path: Path, fallback_failure: DecodeFailure | None = None) -> De
         if fallback_failure is not None:  # not DICOM either: keep Pillow's verdict
             raise fallback_failure
         what = "no file meta and no pixel data" if not getattr(ds, "file_meta", None) else "no pixel data element"
-        raise DecodeFailure(str(path), DecodeReason.MISSING_PIXEL_DATA, what)
+        raise DecodeFailure(name, DecodeReason.MISSING_PIXEL_DATA, what)
     notes: list[str] = []
     if _transfer_syntax(ds) is None:
         if not all(k in ds for k in ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel")):
             raise DecodeFailure(
-                str(path),
+                name,
                 DecodeReason.MISSING_TRANSFER_SYNTAX,
                 "the file meta has no Transfer Syntax UID and the image attributes are missing",
             )
@@ -311,7 +315,7 @@ def _read_dicom(path: Path, fallback_failure: DecodeFailure | None = None) -> De
             warnings.simplefilter("ignore")
             arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types here; all mean "pixels unusable"
-        raise DecodeFailure(str(path), _classify_pixel_error(exc, ds), _first_line(exc)) from None
+        raise DecodeFailure(name, _classify_pixel_error(exc, ds), _first_line(exc)) from None
 
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     if n_frames > 1:
@@ -404,7 +408,7 @@ def read_dicom_header(path: str | os.PathLike) -> dict[str, object]:
     path = Path(path)
     if path.stat().st_size == 0:
         raise DecodeFailure(str(path), DecodeReason.ZERO_BYTES, "the file is empty")
-    ds = _dcmread(path, stop_before_pixels=True)
+    ds = _dcmread(path, str(path), stop_before_pixels=True)
     if len(ds) == 0:
         raise DecodeFailure(str(path), DecodeReason.NOT_AN_IMAGE, "no DICOM elements")
     header: dict[str, object] = {}
