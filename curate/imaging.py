@@ -81,12 +81,44 @@ class ImageFacts:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
 class DecodedImage:
-    """Normalized pixels (float32, 2-D, in [0, 1], bone bright) and the file's facts."""
+    """Normalized pixels (float32, 2-D, in [0, 1], bone bright) and the file's facts.
 
-    pixels: np.ndarray
-    facts: ImageFacts
+    An 8-bit grayscale file keeps its 8-bit pixels too (:meth:`as_uint8`), so
+    measures that work on 8-bit data skip a float round trip; ``pixels`` is then
+    computed on first use.
+    """
+
+    def __init__(self, pixels: np.ndarray | None, facts: ImageFacts, *, uint8: np.ndarray | None = None):
+        if pixels is None and uint8 is None:
+            raise ValueError("DecodedImage needs pixels or uint8")
+        self._pixels = pixels
+        self._uint8 = uint8
+        self.facts = facts
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            self._pixels = self._uint8.astype(np.float32) * np.float32(1 / 255)
+        return self._pixels
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self._uint8 if self._uint8 is not None else self._pixels).shape
+
+    def as_uint8(self) -> np.ndarray:
+        """The pixels as 8-bit values (exact for 8-bit files, rounded otherwise)."""
+        if self._uint8 is None:
+            self._uint8 = to_uint8(self._pixels)
+        return self._uint8
+
+    def crop(self, box: tuple[int, int, int, int]) -> None:
+        """Keep only the pixel box ``(x0, y0, x1, y1)``, in place."""
+        x0, y0, x1, y1 = box
+        if self._pixels is not None:
+            self._pixels = np.ascontiguousarray(self._pixels[y0:y1, x0:x1])
+        if self._uint8 is not None:
+            self._uint8 = np.ascontiguousarray(self._uint8[y0:y1, x0:x1])
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -168,12 +200,12 @@ def try_read_image(
 
 def _apply_crop(name: str, image: DecodedImage, crop: tuple[int, int, int, int]) -> DecodedImage:
     x0, y0, x1, y1 = crop
-    height, width = image.pixels.shape
+    height, width = image.shape
     if x1 > width or y1 > height:
         raise DecodeFailure(
             name, DecodeReason.BAD_CROP, f"crop {x0},{y0},{x1},{y1} exceeds the {width}x{height} image"
         )
-    image.pixels = np.ascontiguousarray(image.pixels[y0:y1, x0:x1])
+    image.crop(crop)
     return image
 
 
@@ -221,7 +253,7 @@ def _read_pillow(data: bytes, name: str) -> DecodedImage:
     elif mode == "1":
         pixels, bits = arr.astype(np.float32), 1
     elif mode == "L":
-        pixels, bits = arr.astype(np.float32) / 255.0, 8
+        pixels, bits = None, 8
     elif mode.startswith("I"):
         values = arr.astype(np.int64)
         if values.min() < 0:
@@ -239,10 +271,12 @@ def _read_pillow(data: bytes, name: str) -> DecodedImage:
         raise DecodeFailure(name, DecodeReason.NOT_AN_IMAGE, f"unsupported Pillow mode {mode}")
     if n_frames > 1:
         notes.append(f"{n_frames} frames: the first is used")
-    height, width = pixels.shape
+    height, width = arr.shape[:2]
     facts = ImageFacts(
         format=fmt, width=width, height=height, bits_stored=bits, color=color, n_frames=n_frames, notes=notes
     )
+    if pixels is None:  # 8-bit gray: keep the file's own values
+        return DecodedImage(None, facts, uint8=np.ascontiguousarray(arr))
     return DecodedImage(np.ascontiguousarray(pixels, dtype=np.float32), facts)
 
 
