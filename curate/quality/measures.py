@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dct
 
 from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, decode_image
 
-__all__ = ["SCAN_VERSION", "MEASURE_COLUMNS", "measure_pixels", "perceptual_hash", "measure_file", "work_image"]
+__all__ = ["SCAN_VERSION", "MEASURE_COLUMNS", "measure_pixels", "perceptual_hash", "perceptual_hashes", "measure_file", "work_image"]
 
 #: Bump when a measure changes: cached measures of another version are not reused.
 SCAN_VERSION = 1
@@ -24,8 +23,6 @@ SCAN_VERSION = 1
 _BINS = 1024  # 10-bit histogram: percentiles at 0.1% of full range, enough for 16-bit data
 _WORK_SIZE = 256  # sharpness, borders and hashes are measured at one size, so resolution does not matter
 _HASH_SIZE = 32
-# Rows 0-7 of the orthonormal DCT-II matrix of size 32: the low-frequency basis of the hash.
-_DCT8 = dct(np.eye(_HASH_SIZE), norm="ortho", axis=0)[:8]
 _EDGE_LEVELS = 3  # a border row/column within 3 grey levels is padding, not anatomy
 
 MEASURE_COLUMNS: tuple[str, ...] = (
@@ -56,6 +53,7 @@ MEASURE_COLUMNS: tuple[str, ...] = (
     "inversion_score",
     "pixel_hash",
     "phash",
+    "phash_probes",
 )
 
 
@@ -75,17 +73,47 @@ def work_image(image: DecodedImage, size: int = _WORK_SIZE) -> np.ndarray:
     return pixels
 
 
-def perceptual_hash(work: np.ndarray) -> np.uint64:
-    """64-bit DCT hash of 8-bit pixels: the signs of the 8x8 lowest frequencies against their median.
+def _shifted_dct_rows(shift: float, n: int = _HASH_SIZE, k: int = 8) -> np.ndarray:
+    """Rows 0..k-1 of the orthonormal DCT-II of size n, sampled ``shift`` pixels off the grid.
 
-    Insensitive to brightness, contrast, re-encoding, resizing and shifts of a few
-    pixels; different images of the same anatomy can still collide, so a hash match
-    is a candidate, not a verdict.
+    Applying them to an image gives the DCT coefficients of the image moved by
+    ``shift`` pixels, without resampling it.
+    """
+    freq = np.arange(k)[:, None]
+    pos = np.arange(n)[None, :] + shift
+    rows = np.cos(np.pi * (2 * pos + 1) * freq / (2 * n)) * np.sqrt(2 / n)
+    rows[0] /= np.sqrt(2)
+    return rows
+
+
+# A shift of a few pixels flips many bits of a DCT hash, so each image is also hashed
+# as if moved by -0.6..+0.6 hash pixels (about +-2% of the image) on a 5x5 grid; a
+# shifted copy then lands within a few bits of one of these probes.
+PROBE_SHIFTS = (-0.6, -0.3, 0.0, 0.3, 0.6)
+_PROBE_ROWS = np.vstack([_shifted_dct_rows(s) for s in PROBE_SHIFTS])  # (5*8, 32)
+_N_PROBES = len(PROBE_SHIFTS) ** 2
+_CENTRE_PROBE = _N_PROBES // 2
+
+
+def perceptual_hashes(work: np.ndarray) -> np.ndarray:
+    """64-bit DCT hashes of 8-bit pixels at every probe shift (25 uint64, the centre one unshifted).
+
+    Each hash is the signs of the 8x8 lowest DCT frequencies against their median:
+    insensitive to brightness, contrast, re-encoding and resizing. Different images
+    of the same anatomy can collide, so a hash match is a candidate, not a verdict.
     """
     small = np.asarray(Image.fromarray(work).resize((_HASH_SIZE, _HASH_SIZE), Image.Resampling.BOX), dtype=np.float64)
-    low = (_DCT8 @ small @ _DCT8.T).ravel()  # the 8x8 lowest frequencies of the orthonormal 2-D DCT-II
-    bits = low > np.partition(low[1:], 31)[31:33].mean()  # median without the DC term, which would dominate it
-    return np.packbits(bits).view(">u8")[0].astype(np.uint64)
+    n = len(PROBE_SHIFTS)
+    coeffs = (_PROBE_ROWS @ small @ _PROBE_ROWS.T).reshape(n, 8, n, 8).transpose(0, 2, 1, 3).reshape(n * n, 64)
+    ac = np.sort(coeffs[:, 1:], axis=1)  # the DC term would dominate the median
+    median = ac[:, 31]  # the middle of 63
+    bits = coeffs > median[:, None]
+    return np.packbits(bits, axis=1).view(">u8").ravel().astype(np.uint64)
+
+
+def perceptual_hash(work: np.ndarray) -> np.uint64:
+    """The unshifted 64-bit DCT hash of 8-bit pixels (see :func:`perceptual_hashes`)."""
+    return perceptual_hashes(work)[_CENTRE_PROBE]
 
 
 def _std(values: np.ndarray) -> float:
@@ -167,6 +195,7 @@ def measure_pixels(image: DecodedImage) -> dict[str, object]:
     height, width = image.shape
     work = work_image(image)
     pixels8 = image.as_uint8()
+    hashes = perceptual_hashes(work)
     return {
         "width": width,
         "height": height,
@@ -181,7 +210,8 @@ def measure_pixels(image: DecodedImage) -> dict[str, object]:
         "pixel_hash": hashlib.sha256(np.array(pixels8.shape, dtype=np.int64).tobytes() + pixels8.tobytes()).hexdigest()[
             :32
         ],
-        "phash": perceptual_hash(work),
+        "phash": hashes[_CENTRE_PROBE],
+        "phash_probes": hashes.astype("<u8").tobytes(),
     }
 
 

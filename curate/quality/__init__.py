@@ -1,0 +1,1 @@
+"""Image-quality scan: per-image measures and near-duplicate search."""

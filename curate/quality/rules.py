@@ -1,0 +1,194 @@
+"""Rules that turn measures into flags, each with a reason a person can read.
+
+Two kinds of rule: absolute thresholds with sensible defaults for radiographs
+("mean brightness 0.04 < 0.10"), and dataset-relative outliers by robust z-score
+(median and MAD of the readable images). Grayscale is normal for radiographs and
+never a flag. Every threshold can be overridden per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from curate.errors import CurateError
+
+__all__ = ["Thresholds", "FlagSet", "image_flags", "robust_z"]
+
+# 1.4826 * MAD estimates the standard deviation of normal data.
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every threshold of the scan; override any by name (``Thresholds.from_dict``)."""
+
+    dark_mean: float = 0.10
+    overexposed_mean: float = 0.90
+    overexposed_saturated: float = 0.50
+    blank_contrast: float = 0.02
+    low_contrast_range: float = 0.15
+    low_information_entropy: float = 3.0
+    blurred_sharpness: float = 0.10
+    padded_border: float = 0.30
+    inverted_score: float = 0.20
+    outlier_z: float = 5.0
+    odd_size_ratio: float = 0.25
+    near_duplicate_radius: int = 8
+    near_duplicate_similarity: float = 0.60
+    allowed_modalities: tuple[str, ...] = ("CR", "DX")
+    expected_body_parts: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "Thresholds":
+        """Build from ``{name: value}``; an unknown name or a wrong type is refused by name."""
+        values = dict(values or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise CurateError(f"unknown scan threshold(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        parsed = {}
+        defaults = cls()
+        for name, value in values.items():
+            default = getattr(defaults, name)
+            try:
+                if isinstance(default, tuple):
+                    items = value.split(",") if isinstance(value, str) else list(value)
+                    parsed[name] = tuple(str(v).strip().upper() for v in items if str(v).strip())
+                elif isinstance(default, int) and not isinstance(default, bool):
+                    parsed[name] = int(value)
+                else:
+                    parsed[name] = float(value)
+            except (TypeError, ValueError):
+                raise CurateError(f"scan threshold {name} needs a {type(default).__name__}, got {value!r}") from None
+        return cls(**{**asdict(defaults), **parsed})
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+class FlagSet:
+    """Collects flags per row: a boolean column each, and the reasons as text."""
+
+    def __init__(self, index: pd.Index):
+        self.index = index
+        self.columns: dict[str, pd.Series] = {}
+        self.reasons: dict[str, pd.Series] = {}
+
+    def add(self, name: str, mask: pd.Series, reason: pd.Series | str) -> None:
+        mask = mask.reindex(self.index, fill_value=False).fillna(False).astype(bool)
+        text = reason if isinstance(reason, pd.Series) else pd.Series(reason, index=self.index)
+        if name in self.columns:
+            self.columns[name] |= mask
+        else:
+            self.columns[name] = mask
+        self.reasons[name] = text.reindex(self.index).where(self.columns[name])
+
+    def to_frame(self) -> pd.DataFrame:
+        """``flag_<name>`` booleans, ``flags`` (names joined by ``|``) and ``reasons`` (joined by ``; ``)."""
+        frame = pd.DataFrame({f"flag_{k}": v for k, v in self.columns.items()}, index=self.index)
+        names = pd.Series("", index=self.index, dtype=object)
+        reasons = pd.Series("", index=self.index, dtype=object)
+        for name, mask in self.columns.items():
+            rows = mask[mask].index
+            names.loc[rows] = names.loc[rows] + "|" + name
+            reasons.loc[rows] = reasons.loc[rows] + "; " + self.reasons[name].loc[rows].astype(str)
+        frame["flags"] = names.str.lstrip("|").astype("string")
+        frame["reasons"] = reasons.str.removeprefix("; ").astype("string")
+        return frame
+
+
+def robust_z(values: pd.Series) -> tuple[pd.Series, float, float]:
+    """Robust z-scores ``(x - median) / (1.4826 * MAD)`` with the median and scale used.
+
+    When more than half the values are equal (MAD 0), the scale falls back to the
+    mean absolute deviation, so a constant measure flags nothing and a few real
+    deviations still stand out.
+    """
+    finite = values[np.isfinite(values.astype(float))]
+    if finite.empty:
+        return pd.Series(0.0, index=values.index), float("nan"), float("nan")
+    median = float(finite.median())
+    scale = _MAD_TO_SIGMA * float((finite - median).abs().median())
+    if scale == 0:
+        scale = float((finite - median).abs().mean()) * 1.2533  # sqrt(pi/2): mean abs dev to sigma
+    if scale == 0:
+        return pd.Series(0.0, index=values.index), median, 0.0
+    return (values - median) / scale, median, scale
+
+
+def _fmt(values: pd.Series, digits: int = 2) -> pd.Series:
+    return values.map(lambda v: f"{v:.{digits}f}")
+
+
+_OUTLIER_MEASURES = {"brightness_mean": "both", "contrast": "low", "sharpness": "low", "entropy": "low"}
+
+
+def image_flags(measures: pd.DataFrame, t: Thresholds, flags: FlagSet) -> None:
+    """Add the image-quality flags to ``flags`` (readable rows only, except ``unreadable``)."""
+    readable = measures["readable"].astype(bool)
+    flags.add("unreadable", ~readable, measures["error"].astype(str) + ": " + measures["error_detail"].astype(str))
+    m = measures[readable]
+    if m.empty:
+        return
+    flags.add("dark", m["brightness_mean"] < t.dark_mean, "mean brightness " + _fmt(m["brightness_mean"]) + f" < {t.dark_mean:.2f}")
+    over = (m["brightness_mean"] > t.overexposed_mean) | (m["saturated_fraction"] > t.overexposed_saturated)
+    flags.add(
+        "overexposed",
+        over,
+        "mean brightness " + _fmt(m["brightness_mean"]) + f" (> {t.overexposed_mean:.2f}), "
+        + _fmt(m["saturated_fraction"] * 100, 0) + f"% saturated (> {t.overexposed_saturated:.0%})",
+    )
+    blank = m["contrast"] < t.blank_contrast
+    flags.add("blank", blank, "near-constant: contrast " + _fmt(m["contrast"], 3) + f" < {t.blank_contrast}")
+    flags.add(
+        "low_contrast",
+        (m["dynamic_range"] < t.low_contrast_range) & ~blank,
+        "dynamic range (p99-p01) " + _fmt(m["dynamic_range"]) + f" < {t.low_contrast_range:.2f}",
+    )
+    flags.add(
+        "low_information",
+        m["entropy"] < t.low_information_entropy,
+        "entropy " + _fmt(m["entropy"]) + f" bits < {t.low_information_entropy:.1f}",
+    )
+    flags.add(
+        "blurred",
+        (m["sharpness"] < t.blurred_sharpness) & ~blank,
+        "sharpness " + _fmt(m["sharpness"], 3) + f" < {t.blurred_sharpness}",
+    )
+    flags.add(
+        "padded", m["border_fraction"] > t.padded_border, _fmt(m["border_fraction"] * 100, 0) + "% flat border (padding)"
+    )
+    flags.add(
+        "likely_inverted",
+        (m["inversion_score"] > t.inverted_score) & ~blank,
+        "border brighter than centre by " + _fmt(m["inversion_score"]) + f" (> {t.inverted_score:.2f}): inverted?",
+    )
+    for column, side in _OUTLIER_MEASURES.items():
+        z, median, scale = robust_z(m[column].astype(float))
+        if not np.isfinite(scale) or scale == 0:
+            continue
+        mask = (z.abs() if side == "both" else -z) > t.outlier_z
+        reason = (
+            f"{column} " + _fmt(m[column], 3) + " is " + _fmt(z.abs(), 1)
+            + f" robust SDs {'from' if side == 'both' else 'below'} the dataset median {median:.3f}"
+        )
+        flags.add(f"outlier_{column}", mask & ~blank, reason)
+    pixels = (m["width"] * m["height"]).astype(float)
+    typical = float(pixels.median())
+    odd = (pixels / typical - 1).abs() > t.odd_size_ratio
+    flags.add(
+        "odd_size",
+        odd,
+        m["width"].astype(int).astype(str) + "x" + m["height"].astype(int).astype(str)
+        + f" differs from the typical {int(round(typical ** 0.5))}^2 pixels by more than {t.odd_size_ratio:.0%}",
+    )
+    aspect = m["aspect_ratio"].astype(float)
+    typical_aspect = float(aspect.median())
+    flags.add(
+        "odd_aspect_ratio",
+        (aspect / typical_aspect - 1).abs() > t.odd_size_ratio,
+        "aspect ratio " + _fmt(aspect) + f" vs typical {typical_aspect:.2f}",
+    )
