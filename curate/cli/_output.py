@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-__all__ = ["progress_bar", "print_json", "console", "counts_table"]
+__all__ = ["progress_bar", "progress_factory", "print_json", "console", "counts_table"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -34,9 +34,30 @@ def progress_bar(total: int, description: str, *, enabled: bool = True) -> Itera
             progress.advance(task, n)
             speed = progress.tasks[task].speed
             if speed:
-                progress.update(task, rate=f"{speed:,.0f} images/s")
+                progress.update(task, rate=f"{speed:,.0f}/s")
 
         yield advance
+
+
+def progress_factory(enabled: bool = True):
+    """A ``progress(description, total) -> advance(n)`` factory drawing one rich bar per phase."""
+
+    def start(description: str, total: int):
+        if not enabled or total <= 0:
+            return lambda n: None
+        context = progress_bar(total, description)
+        advance = context.__enter__()
+        state = {"done": 0}
+
+        def step(n: int) -> None:
+            advance(n)
+            state["done"] += n
+            if state["done"] >= total:
+                context.__exit__(None, None, None)
+
+        return step
+
+    return start
 
 
 def print_json(data: object) -> None:

@@ -34,12 +34,12 @@ import pandas as pd
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["hamming_pairs", "brute_force_pairs", "group_pairs"]
+__all__ = ["hamming_pairs", "brute_force_pairs", "group_pairs", "cross_pairs", "probe_pairs"]
 
 HASH_BITS = 64
 #: Default number of candidate pairs (and bucket probes) held in memory at once.
 DEFAULT_CHUNK_SIZE = 1 << 20
-#: Widest bucket key: 2**22 buckets keep a table's counts and offsets near 50 MB.
+#: Widest bucket key: 2**22 buckets keep one table (runs and occupancy) near 40 MB.
 _MAX_KEY_BITS = 22
 #: More substrings than this never pays off for 64-bit hashes.
 _MAX_SUBSTRINGS = 16
@@ -50,8 +50,8 @@ _NS_BUCKET = 3.0  # building one table bucket
 _NS_SORT = 150.0  # extracting a substring and sorting the hashes by it, per hash
 _NS_MASK = 5.0  # enumerating one neighbour mask
 _NS_PROBE = 2.0  # probing one neighbouring bucket for one hash
-_NS_CANDIDATE = 10.0  # verifying one candidate pair
-_NS_BRUTE = 2.0  # one pair in blockwise brute force
+_NS_CANDIDATE = 12.0  # verifying one candidate pair
+_NS_BRUTE = 4.0  # one pair in blockwise brute force
 _NS_SUBSTRING = 2e5  # fixed Python overhead of one substring
 
 
@@ -139,7 +139,7 @@ def hamming_pairs(hashes, radius: int, *, chunk_size: int = DEFAULT_CHUNK_SIZE) 
             a, b = _block_pairs(distinct, r)
         else:
             a, b = _index_pairs(distinct, r, plan, chunk)
-    return _frame(h, _row_keys(inverse.ravel(), a, b))
+    return _frame(h, _row_keys(inverse.ravel(), a, b, chunk), chunk)
 
 
 def brute_force_pairs(hashes, radius: int) -> pd.DataFrame:
@@ -195,6 +195,93 @@ def group_pairs(n: int, pairs) -> np.ndarray:
     renumber = np.full(count, -1, dtype=np.int64)
     renumber[linked] = np.arange(linked.size)
     return renumber[labels]
+
+
+def cross_pairs(queries, index, radius: int, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (query, index) pair of hashes within ``radius``, by the same multi-index search.
+
+    Returns
+    -------
+    q, h, distance : ndarray
+        Positions into ``queries`` and ``index`` and the distance of each pair, in
+        no particular order. Exactly the pairs a full comparison finds.
+    """
+    q_hashes, h_hashes = _as_hashes(queries), _as_hashes(index)
+    r, chunk = _check_radius(radius), _check_chunk_size(chunk_size)
+    if q_hashes.size == 0 or h_hashes.size == 0:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty.astype(np.int8)
+    plan = _plan(h_hashes.size, r)
+    found_q, found_h = [], []
+    if plan is None:
+        rows = max(1, (1 << 22) // h_hashes.size)
+        for lo in range(0, q_hashes.size, rows):
+            qi, hi = np.nonzero(np.bitwise_count(q_hashes[lo : lo + rows, None] ^ h_hashes[None, :]) <= r)
+            found_q.append(qi + lo)
+            found_h.append(hi)
+    else:
+        for k, sub in enumerate(plan):
+            table = _Table(h_hashes, sub, r, plan[:k], chunk)
+            keys = sub.keys(q_hashes)
+            masks = np.concatenate([np.zeros(1, np.int64), _ball(sub.bits, sub.radius)])
+            step = max(1, chunk // masks.size)
+            for lo in range(0, q_hashes.size, step):
+                batch = np.arange(lo, min(lo + step, q_hashes.size))
+                targets = (masks[:, None] ^ keys[batch][None, :]).ravel()
+                hit = np.flatnonzero(table.occupied[targets])
+                if hit.size == 0:
+                    continue
+                query = batch[hit % batch.size]
+                start, count = table.run(targets[hit])
+                for part in _slices(count, chunk):
+                    cand = _ranges(start[part], count[part])
+                    qq = np.repeat(query[part], count[part])
+                    xor = q_hashes[qq] ^ table.hashes[cand]
+                    ok = np.bitwise_count(xor) <= r
+                    for mask, sub_radius in table.earlier:  # found by an earlier substring already
+                        ok &= np.bitwise_count(xor & mask) > sub_radius
+                    found_q.append(qq[ok])
+                    found_h.append(table.order[cand[ok]])
+    q_pos = np.concatenate(found_q).astype(np.int64) if found_q else np.empty(0, np.int64)
+    h_pos = np.concatenate(found_h).astype(np.int64) if found_h else np.empty(0, np.int64)
+    distance = np.bitwise_count(q_hashes[q_pos] ^ h_hashes[h_pos]).astype(np.int8)
+    return q_pos, h_pos, distance
+
+
+def probe_pairs(base, probes, radius: int, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> pd.DataFrame:
+    """Pairs of images one of whose probe hashes is within ``radius`` of the other's base hash.
+
+    Parameters
+    ----------
+    base : array of n 64-bit hashes
+        The unshifted hash of every image: the index.
+    probes : array of shape (n, p)
+        Every image's hashes at several small shifts (the base among them): the
+        queries. A copy moved by a few pixels is near one of its original's probes
+        even where its base hash is many bits away.
+    radius : int
+        Largest Hamming distance between a probe and a base hash.
+
+    Returns
+    -------
+    DataFrame
+        ``i < j`` and ``distance`` (the smallest probe-to-base distance either
+        way), sorted by ``(i, j)``; no image paired with itself.
+    """
+    h = _as_hashes(base)
+    probes = np.asarray(probes)
+    if probes.ndim != 2 or probes.shape[0] != h.size:
+        raise ValueError(f"probes must have shape ({h.size}, p), got {probes.shape}")
+    owner = np.repeat(np.arange(h.size, dtype=np.int64), probes.shape[1])
+    q, j, distance = cross_pairs(probes.reshape(-1), h, radius, chunk_size=chunk_size)
+    i = owner[q]
+    keep = i != j
+    i, j, distance = i[keep], j[keep], distance[keep]
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    frame = pd.DataFrame({"i": lo, "j": hi, "distance": distance})
+    frame = frame.groupby(["i", "j"], sort=True, as_index=False)["distance"].min()
+    frame["distance"] = frame["distance"].astype(np.int8)
+    return frame
 
 
 # --- input checks -----------------------------------------------------------
@@ -330,7 +417,8 @@ def _substring_pairs(
 
     # Same bucket: each hash against those after it, so each pair is seen once.
     pos = np.arange(keys.size)
-    yield from table.check_ranges(pos, pos + 1, table.starts[keys] + table.counts[keys] - pos - 1)
+    start, count = table.run(keys)
+    yield from table.check_ranges(pos, pos + 1, start + count - pos - 1)
 
     # Neighbouring buckets b and b ^ x: probe only from the one whose bit at the
     # highest set bit of x is 0, so each pair of buckets is visited once. Queries
@@ -360,28 +448,36 @@ class _Table:
     def __init__(
         self, hashes: np.ndarray, sub: _Substring, radius: int, earlier: tuple[_Substring, ...], chunk_size: int
     ) -> None:
+        if hashes.size >= 1 << 31:
+            raise ValueError("more than 2**31 distinct hashes: runs of the table would overflow")
         keys = sub.keys(hashes)
         self.order = np.argsort(keys, kind="stable")  # sorted position -> position in hashes
         self.keys = keys[self.order]
         self.hashes = hashes[self.order]
-        self.counts = np.bincount(self.keys, minlength=1 << sub.bits)
-        self.starts = np.cumsum(self.counts) - self.counts
-        self.occupied = self.counts > 0  # 8x smaller than counts, so probes stay in cache
+        counts = np.bincount(self.keys, minlength=1 << sub.bits)
+        starts = np.cumsum(counts) - counts
+        self.occupied = counts > 0  # 8x smaller than the runs, so probes stay in cache
+        # Each bucket's run (start << 32 | count) in one word: a probe that hits
+        # costs one cache miss, not two.
+        self.runs = (starts << 32) | counts
         self.radius = radius
         self.earlier = [(other.mask, other.radius) for other in earlier]
         self.chunk_size = chunk_size
 
+    def run(self, bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted position of the first hash in each bucket, and how many it holds."""
+        run = self.runs[bucket]
+        return run >> 32, run & 0xFFFFFFFF
+
     def probe(self, query: np.ndarray, bucket: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Check each ``query`` (sorted position) against every hash in ``bucket``."""
-        count = self.counts[bucket]
-        start = self.starts[bucket]
-        single = count == 1  # most occupied buckets hold one hash: no ranges to expand
-        if single.all():
-            yield self._check(query, start)
-            return
-        yield self._check(query[single], start[single])
-        many = ~single
-        yield from self.check_ranges(query[many], start[many], count[many])
+        """Check each ``query`` (sorted position) against every hash in occupied ``bucket``."""
+        start, count = self.run(bucket)
+        # Most occupied buckets hold one hash: check every bucket's first hash
+        # directly, and expand only the rest of the few larger buckets.
+        yield self._check(query, start)
+        more = np.flatnonzero(count > 1)
+        if more.size:
+            yield from self.check_ranges(query[more], start[more] + 1, count[more] - 1)
 
     def check_ranges(
         self, query: np.ndarray, start: np.ndarray, count: np.ndarray
@@ -389,15 +485,10 @@ class _Table:
         """Check each ``query`` against sorted positions ``start .. start + count``."""
         nonempty = count > 0
         query, start, count = query[nonempty], start[nonempty], count[nonempty]
-        # Cut into slices of about chunk_size candidates; a slice holds at least
-        # one query, so one huge bucket costs at most its own size.
-        ends = np.cumsum(count)
-        lo = 0
-        while lo < query.size:
-            budget = ends[lo] - count[lo] + self.chunk_size
-            hi = max(lo + 1, int(np.searchsorted(ends, budget, side="right")))
-            yield self._check(np.repeat(query[lo:hi], count[lo:hi]), _ranges(start[lo:hi], count[lo:hi]))
-            lo = hi
+        # About chunk_size candidates at a time; a slice holds at least one query,
+        # so one huge bucket costs at most its own size.
+        for part in _slices(count, self.chunk_size):
+            yield self._check(np.repeat(query[part], count[part]), _ranges(start[part], count[part]))
 
     def _check(self, query: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The (query, candidate) pairs within the radius that no earlier substring finds."""
@@ -432,47 +523,66 @@ def _block_pairs(hashes: np.ndarray, radius: int, block: int = 1 << 22) -> tuple
 # --- from distinct hashes back to rows ---------------------------------------
 
 
+def _slices(count: np.ndarray, budget: int) -> Iterator[slice]:
+    """Consecutive slices of items whose counts sum to at most ``budget`` (or one item)."""
+    ends = np.cumsum(count)
+    lo = 0
+    while lo < count.size:
+        hi = max(lo + 1, int(np.searchsorted(ends, ends[lo] - count[lo] + budget, side="right")))
+        yield slice(lo, hi)
+        lo = hi
+
+
 def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     """``start[0] .. start[0] + count[0]``, then ``start[1] ..``, concatenated."""
-    offsets = np.cumsum(count) - count
-    total = int(offsets[-1] + count[-1]) if count.size else 0
-    return np.repeat(start - offsets, count) + np.arange(total)
+    keep = count > 0
+    start, count = start[keep], count[keep]
+    out = np.ones(int(count.sum()), dtype=np.int64)
+    if out.size:
+        # steps of one, except a jump to each run's start; one array and a cumsum
+        out[0] = start[0]
+        out[(np.cumsum(count) - count)[1:]] = start[1:] - (start[:-1] + count[:-1] - 1)
+        np.cumsum(out, out=out)
+    return out
 
 
-def _row_keys(inverse: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Sorted keys ``i * n + j`` of every row pair: all copies of ``a`` with all of ``b``, plus copies."""
+def _row_keys(inverse: np.ndarray, a: np.ndarray, b: np.ndarray, chunk_size: int) -> np.ndarray:
+    """Sorted keys ``i * n + j`` of the row pairs: every copy of ``a`` with every copy of ``b``,
+    and every two copies of one hash. Builds them in place, ``chunk_size`` at a time."""
     n = inverse.size
     copies = np.bincount(inverse)
-    if copies.max(initial=0) <= 1:
-        row = np.empty(n, dtype=np.int64)
-        row[inverse] = np.arange(n)
-        x, y = row[a], row[b]
-        return np.sort(np.minimum(x, y) * n + np.maximum(x, y))
     members = np.argsort(inverse, kind="stable")  # rows grouped by hash, ascending within
     first = np.cumsum(copies) - copies
-    # every copy of a with every copy of b
-    per_a = np.repeat(np.arange(a.size), copies[a])
-    x = members[_ranges(first[a], copies[a])]
-    count_b = copies[b][per_a]
-    y = members[_ranges(first[b][per_a], count_b)]
-    x = np.repeat(x, count_b)
-    del per_a, count_b
-    across = np.minimum(x, y) * n + np.maximum(x, y)
-    del x, y
-    # identical hashes: each copy with the copies after it
+    across = copies[a] * copies[b]
     pos = np.arange(n)
-    after = (first + copies)[inverse[members]] - pos - 1
-    x = np.repeat(members, after)
-    within = x * n + members[_ranges(pos + 1, after)]
-    del x
-    keys = np.concatenate([across, within])
+    after = (first + copies)[inverse[members]] - pos - 1  # copies after each one, same hash
+    keys = np.empty(int(across.sum()) + int(after.sum()), dtype=np.int64)
+    filled = 0
+    for part in _slices(across, chunk_size):
+        ca, cb = copies[a[part]], copies[b[part]]
+        per_a = np.repeat(np.arange(ca.size), ca)  # one entry per copy of a
+        count = cb[per_a]
+        x = np.repeat(members[_ranges(first[a[part]], ca)], count)
+        y = members[_ranges(first[b[part]][per_a], count)]
+        keys[filled : filled + x.size] = np.minimum(x, y) * n + np.maximum(x, y)
+        filled += x.size
+    for part in _slices(after, chunk_size):
+        x = np.repeat(members[part], after[part])
+        y = members[_ranges(pos[part] + 1, after[part])]
+        keys[filled : filled + x.size] = x * n + y  # members ascend within a hash: x < y
+        filled += x.size
     keys.sort()
     return keys
 
 
-def _frame(hashes: np.ndarray, keys: np.ndarray) -> pd.DataFrame:
+def _frame(hashes: np.ndarray, keys: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE) -> pd.DataFrame:
+    """The output table from sorted pair keys; ``keys`` is reused for column ``j``."""
     n = max(hashes.size, 1)
-    i = keys // n
-    j = keys - i * n
-    distance = np.bitwise_count(hashes[i] ^ hashes[j]).astype(np.int8)
-    return pd.DataFrame({"i": i.astype(np.int64), "j": j.astype(np.int64), "distance": distance})
+    i = np.empty(keys.size, dtype=np.int64)
+    distance = np.empty(keys.size, dtype=np.int8)
+    for lo in range(0, keys.size, chunk_size):
+        part = slice(lo, lo + chunk_size)
+        i[part] = keys[part] // n
+        keys[part] -= i[part] * n
+        distance[part] = np.bitwise_count(hashes[i[part]] ^ hashes[keys[part]])
+    return pd.DataFrame({"i": i, "j": keys, "distance": distance}, copy=False)

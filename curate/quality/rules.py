@@ -87,14 +87,14 @@ class FlagSet:
         self.reasons[name] = text.reindex(self.index).where(self.columns[name])
 
     def to_frame(self) -> pd.DataFrame:
-        """``flag_<name>`` booleans, ``flags`` (names joined by ``|``) and ``reasons`` (joined by ``; ``)."""
+        """``flag_<name>`` booleans, ``flags`` (names joined by ``|``) and ``reasons`` (``name: reason; ...``)."""
         frame = pd.DataFrame({f"flag_{k}": v for k, v in self.columns.items()}, index=self.index)
         names = pd.Series("", index=self.index, dtype=object)
         reasons = pd.Series("", index=self.index, dtype=object)
         for name, mask in self.columns.items():
             rows = mask[mask].index
             names.loc[rows] = names.loc[rows] + "|" + name
-            reasons.loc[rows] = reasons.loc[rows] + "; " + self.reasons[name].loc[rows].astype(str)
+            reasons.loc[rows] = reasons.loc[rows] + f"; {name}: " + self.reasons[name].loc[rows].astype(str)
         frame["flags"] = names.str.lstrip("|").astype("string")
         frame["reasons"] = reasons.str.removeprefix("; ").astype("string")
         return frame

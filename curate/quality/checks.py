@@ -1,0 +1,106 @@
+"""Checks from the catalog's fields: DICOM sanity and patient leakage between splits."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from curate.quality.rules import FlagSet, Thresholds
+
+__all__ = ["dicom_flags", "leakage_flags", "duplicate_flags", "patient_leakage"]
+
+
+def _column(catalog: pd.DataFrame, name: str) -> pd.Series:
+    if name in catalog.columns:
+        return catalog[name].astype("string").str.strip().str.upper()
+    return pd.Series(pd.NA, index=catalog.index, dtype="string")
+
+
+def dicom_flags(catalog: pd.DataFrame, t: Thresholds, flags: FlagSet) -> None:
+    """Modality, body part, laterality against side, patient id, MONOCHROME1."""
+    modality = _column(catalog, "modality")
+    allowed = set(t.allowed_modalities)
+    flags.add(
+        "wrong_modality",
+        modality.notna() & ~modality.isin(allowed),
+        "modality " + modality.fillna("") + f" is not one of {', '.join(sorted(allowed))}",
+    )
+    if t.expected_body_parts:
+        body = _column(catalog, "body_part")
+        expected = set(t.expected_body_parts)
+        flags.add(
+            "wrong_body_part",
+            body.notna() & ~body.isin(expected),
+            "body part " + body.fillna("") + f" is not {' or '.join(sorted(expected))}",
+        )
+    laterality, side = _column(catalog, "laterality"), _column(catalog, "side")
+    known = laterality.isin(["L", "R"]) & side.isin(["L", "R"])
+    flags.add(
+        "laterality_mismatch",
+        known & (laterality != side),
+        "DICOM laterality " + laterality.fillna("") + " contradicts side " + side.fillna("") + " of the catalog",
+    )
+    patient = catalog["patient_id"].astype("string")
+    flags.add("missing_patient_id", patient.isna() | (patient.str.strip() == ""), "no patient id")
+    photometric = _column(catalog, "photometric")
+    flags.add("monochrome1", photometric == "MONOCHROME1", "MONOCHROME1 (inverted by the decoder; informational)")
+
+
+def patient_leakage(catalog: pd.DataFrame) -> pd.DataFrame:
+    """Patients present in more than one official split, with the splits and their sample counts."""
+    if "official_split" not in catalog.columns:
+        return pd.DataFrame(columns=["patient_id", "splits", "samples"])
+    known = catalog.dropna(subset=["official_split", "patient_id"])
+    per_patient = known.groupby("patient_id")["official_split"].agg(lambda s: sorted(set(s)))
+    crossing = per_patient[per_patient.map(len) > 1]
+    counts = known[known["patient_id"].isin(crossing.index)].groupby("patient_id").size()
+    return pd.DataFrame(
+        {"patient_id": crossing.index, "splits": crossing.map(", ".join).to_numpy(), "samples": counts.loc[crossing.index].to_numpy()}
+    ).reset_index(drop=True)
+
+
+def leakage_flags(catalog: pd.DataFrame, flags: FlagSet) -> None:
+    """Flag every sample of a patient that appears in more than one official split."""
+    leaks = patient_leakage(catalog)
+    if leaks.empty:
+        flags.add("patient_cross_split", pd.Series(False, index=catalog.index), "")
+        return
+    splits = catalog["patient_id"].map(dict(zip(leaks["patient_id"], leaks["splits"])))
+    flags.add(
+        "patient_cross_split",
+        splits.notna(),
+        "patient " + catalog["patient_id"].astype(str) + " is in " + splits.fillna("").astype(str),
+    )
+
+
+def duplicate_flags(dups: pd.DataFrame, catalog: pd.DataFrame, flags: FlagSet) -> None:
+    """Flags for duplicate members that are not kept, label conflicts and groups crossing splits."""
+    group = dups["dup_group"].astype(object)
+    kept_path = _text(dups["dup_of"].astype(object).map(dict(zip(catalog["sample_id"], catalog["path"]))))
+    redundant = dups["dup_keep"].eq(False).fillna(False).astype(bool)
+    exact = redundant & dups["dup_kind"].eq("exact").fillna(False).astype(bool)
+    near = redundant & dups["dup_kind"].eq("near").fillna(False).astype(bool)
+    flags.add("exact_duplicate", exact, "same pixels as " + kept_path + " (kept)")
+    similarity = dups["dup_similarity"].astype(object).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    flags.add("near_duplicate", near, "near duplicate of " + kept_path + " (kept; similarity " + similarity + ")")
+    flags.add(
+        "duplicate_label_conflict",
+        dups["dup_label_conflict"].astype(bool),
+        "duplicate group " + _text(group) + " holds labels " + _text(group.map(_members(catalog["label"], group))),
+    )
+    if "official_split" in catalog.columns:
+        flags.add(
+            "duplicate_cross_split",
+            dups["dup_cross_split"].astype(bool),
+            "duplicate group " + _text(group) + " spans splits "
+            + _text(group.map(_members(catalog["official_split"], group))),
+        )
+
+
+def _members(values: pd.Series, group: pd.Series) -> dict:
+    """Group id -> the distinct values of its members, joined."""
+    known = pd.DataFrame({"g": group, "v": values.astype("string")}).dropna()
+    return known.groupby("g")["v"].agg(lambda s: ", ".join(sorted(set(s)))).to_dict()
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), "").astype(str)

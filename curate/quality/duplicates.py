@@ -1,0 +1,209 @@
+"""Exact and near duplicates of samples, grouped, with the member to keep.
+
+Duplicates are about samples, not files: the two knees cropped from one bilateral
+radiograph share a file hash but are different samples, and are never paired.
+
+- exact: the same decoded pixels (which covers the same bytes);
+- near: perceptual hashes within ``radius`` bits (candidates from a sub-quadratic
+  index, probing shifted hashes), confirmed at pixel level by aligned high-pass
+  similarity, so different knees of similar shape are not grouped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from curate.catalog import parse_crop
+from curate.quality.near_duplicates import probe_pairs
+from curate.quality.similarity import SignatureCache, detail_similarity
+
+__all__ = ["DUPLICATE_COLUMNS", "find_duplicates", "unpack_probes"]
+
+DUPLICATE_COLUMNS = (
+    "dup_group",
+    "dup_kind",
+    "dup_keep",
+    "dup_of",
+    "dup_group_size",
+    "dup_similarity",
+    "dup_hash_distance",
+    "dup_label_conflict",
+    "dup_cross_split",
+)
+
+
+def unpack_probes(blobs: pd.Series) -> np.ndarray:
+    """The (n, 25) uint64 probe hashes stored as bytes in the quality table."""
+    return np.vstack([np.frombuffer(b, dtype="<u8") for b in blobs]).astype(np.uint64)
+
+
+def _candidate_pairs(table: pd.DataFrame, radius: int) -> pd.DataFrame:
+    base = table["phash"].to_numpy().astype(np.int64).view(np.uint64)
+    probes = unpack_probes(table["phash_probes"])
+    pairs = probe_pairs(base, probes, radius)
+    pairs = pairs[pairs["i"] != pairs["j"]]
+    return pairs
+
+
+def _same_file_other_part(table: pd.DataFrame, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Pairs that are two regions of one file (two knees of one radiograph): never duplicates."""
+    sha = table["file_sha256"].to_numpy()
+    crop = table["crop"].fillna("").to_numpy() if "crop" in table.columns else np.full(len(table), "")
+    return (sha[i] == sha[j]) & (crop[i] != crop[j])
+
+
+def _confirm(
+    table: pd.DataFrame,
+    pairs: pd.DataFrame,
+    paths: pd.Series,
+    threshold: float,
+    progress: Callable[[str, int], Callable[[int], None]] | None,
+) -> pd.DataFrame:
+    cache = SignatureCache()
+    advance = progress("confirming near duplicates", len(pairs)) if progress is not None else (lambda n: None)
+    crops = table["crop"] if "crop" in table.columns else pd.Series(None, index=table.index)
+    scores = np.zeros(len(pairs), dtype=np.float32)
+    # Sorted pairs reuse the cached signature of i across its partners.
+    for k, (i, j) in enumerate(zip(pairs["i"].to_numpy(), pairs["j"].to_numpy())):
+        a = cache.get(paths.iloc[i], _crop(crops.iloc[i]))
+        b = cache.get(paths.iloc[j], _crop(crops.iloc[j]))
+        scores[k] = detail_similarity(a, b) if a is not None and b is not None else 0.0
+        if k % 256 == 255:
+            advance(256)
+    advance(len(pairs) % 256)
+    pairs = pairs.assign(similarity=scores)
+    return pairs[pairs["similarity"] >= threshold]
+
+
+def _crop(value) -> tuple[int, int, int, int] | None:
+    return None if value is None or pd.isna(value) else parse_crop(value)
+
+
+def find_duplicates(
+    table: pd.DataFrame,
+    paths: pd.Series,
+    *,
+    radius: int = 8,
+    similarity: float = 0.6,
+    quality_rank: pd.Series | None = None,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> pd.DataFrame:
+    """Group exact and near duplicates.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per sample with ``sample_id``, ``readable``, ``pixel_hash``,
+        ``file_sha256``, ``phash``, ``phash_probes``, ``bits_stored``, ``width``,
+        ``height``, ``sharpness`` and, when known, ``crop``, ``label`` and
+        ``official_split``.
+    paths : Series
+        Absolute file path of every row (same index as ``table``).
+    radius : int
+        Hamming radius of the hash candidates.
+    similarity : float
+        Aligned high-pass correlation needed to confirm a near duplicate.
+    quality_rank : Series, optional
+        Number of quality flags per row: the member to keep has the fewest.
+    progress : callable, optional
+        ``progress(description, total)`` returning ``advance(n)``, for the pixel checks.
+
+    Returns
+    -------
+    DataFrame
+        :data:`DUPLICATE_COLUMNS` for every row (empty group columns for samples
+        without duplicates), same index as ``table``.
+    """
+    out = pd.DataFrame(index=table.index)
+    out["dup_group"] = pd.Series(pd.NA, index=table.index, dtype="string")
+    out["dup_kind"] = pd.Series(pd.NA, index=table.index, dtype="string")
+    out["dup_keep"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    out["dup_of"] = pd.Series(pd.NA, index=table.index, dtype="string")
+    out["dup_group_size"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    out["dup_similarity"] = pd.Series(np.nan, index=table.index, dtype="float32")
+    out["dup_hash_distance"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    out["dup_label_conflict"] = False
+    out["dup_cross_split"] = False
+
+    readable = table[table["readable"].astype(bool)]
+    if len(readable) < 2:
+        return out
+    pos = readable.reset_index(drop=True)
+    n = len(pos)
+
+    # exact: same decoded pixels; every member joined to the first of its hash
+    first = pos.groupby("pixel_hash", sort=False).cumcount()
+    anchor = pos.groupby("pixel_hash", sort=False)["pixel_hash"].transform(lambda s: s.index[0]).to_numpy()
+    exact_i, exact_j = anchor[first.to_numpy() > 0], np.flatnonzero(first.to_numpy() > 0)
+    exact_keep = ~_same_file_other_part(pos, exact_i, exact_j)
+    exact_i, exact_j = exact_i[exact_keep], exact_j[exact_keep]
+
+    # near: hash candidates between different pixel contents, confirmed at pixel level
+    candidates = _candidate_pairs(pos, radius)
+    i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
+    ph = pos["pixel_hash"].to_numpy()
+    keep = (ph[i] != ph[j]) & ~_same_file_other_part(pos, i, j)
+    candidates = candidates[keep]
+    confirmed = _confirm(pos, candidates, paths.loc[readable.index], similarity, progress)
+
+    rows = np.concatenate([exact_i, confirmed["i"].to_numpy()])
+    cols = np.concatenate([exact_j, confirmed["j"].to_numpy()])
+    if len(rows) == 0:
+        return out
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    sizes = np.bincount(component)
+    in_group = sizes[component] > 1
+
+    distance = {}
+    sim = {}
+    for a, b, d, s in zip(confirmed["i"], confirmed["j"], confirmed["distance"], confirmed["similarity"]):
+        for x, y in ((a, b), (b, a)):
+            if s > sim.get(x, (-1, None))[0]:
+                sim[x] = (float(s), y)
+                distance[x] = int(d)
+
+    rank = (quality_rank.loc[readable.index].to_numpy() if quality_rank is not None else np.zeros(n))
+    order = pd.DataFrame(
+        {
+            "component": component,
+            "flags": rank,
+            "bits": -pos["bits_stored"].astype(float).to_numpy(),
+            "pixels": -(pos["width"].astype(float) * pos["height"].astype(float)).to_numpy(),
+            "sharpness": -pos["sharpness"].astype(float).to_numpy(),
+            "sample_id": pos["sample_id"].astype(str).to_numpy(),
+        }
+    )[in_group]
+    best = order.sort_values(["component", "flags", "bits", "pixels", "sharpness", "sample_id"]).groupby("component").head(1)
+    keeper = dict(zip(best["component"], best.index))
+    group_id = pos.loc[in_group].groupby(component[in_group])["sample_id"].min()
+
+    labels = pos["label"] if "label" in pos.columns else pd.Series(pd.NA, index=pos.index)
+    splits = pos["official_split"] if "official_split" in pos.columns else pd.Series(pd.NA, index=pos.index)
+    comp = pd.Series(component, index=pos.index)
+    n_labels = labels.astype("string").groupby(comp).transform(lambda s: s.dropna().nunique())
+    n_splits = splits.astype("string").groupby(comp).transform(lambda s: s.dropna().nunique())
+
+    for k in np.flatnonzero(in_group):
+        c = component[k]
+        kept = keeper[c]
+        idx = readable.index[k]
+        out.at[idx, "dup_group"] = group_id[c]
+        out.at[idx, "dup_keep"] = bool(k == kept)
+        out.at[idx, "dup_of"] = pos.at[kept, "sample_id"]
+        out.at[idx, "dup_group_size"] = int(sizes[c])
+        out.at[idx, "dup_kind"] = "exact" if ph[k] == ph[kept] else "near"
+        if ph[k] == ph[kept]:
+            out.at[idx, "dup_similarity"] = 1.0
+            out.at[idx, "dup_hash_distance"] = 0
+        elif k in sim:
+            out.at[idx, "dup_similarity"] = sim[k][0]
+            out.at[idx, "dup_hash_distance"] = distance[k]
+        out.at[idx, "dup_label_conflict"] = bool(n_labels.iloc[k] > 1)
+        out.at[idx, "dup_cross_split"] = bool(n_splits.iloc[k] > 1)
+    return out

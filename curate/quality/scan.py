@@ -1,0 +1,203 @@
+"""The quality scan: measure every image once, then flag, group duplicates and find leakage.
+
+``scan(catalog)`` returns the quality table: one row per catalog sample with the
+measures, a boolean ``flag_<name>`` per rule, ``flags`` and human ``reasons``,
+and the duplicate-group columns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curate.catalog import absolute_paths, parse_crop
+from curate.parallel import Executor, chunked, map_chunks
+from curate.quality.cache import MeasureCache, content_key, default_cache_dir
+from curate.quality.checks import dicom_flags, duplicate_flags, leakage_flags
+from curate.quality.duplicates import find_duplicates
+from curate.quality.measures import MEASURE_COLUMNS, SCAN_VERSION, measure_file
+from curate.quality.rules import FlagSet, Thresholds, image_flags
+
+__all__ = ["scan", "Progress", "INFORMATIONAL_FLAGS"]
+
+#: ``progress(description, total)`` returns ``advance(n)``; the CLI draws a bar with it.
+Progress = Callable[[str, int], Callable[[int], None]]
+
+#: Flags that describe an image without saying something is wrong with it.
+INFORMATIONAL_FLAGS = frozenset({"monochrome1"})
+
+_CHUNK = 256
+_IMAGE_FLAGS_FOR_RANK = ("unreadable", "dark", "overexposed", "blank", "low_contrast", "blurred", "low_information")
+
+
+def _measure_chunk(items: Sequence[tuple[str, str | None]]) -> list[dict]:
+    return [measure_file(path, parse_crop(crop) if crop else None) for path, crop in items]
+
+
+def _hash_chunk(paths: Sequence[str]) -> list[str | None]:
+    from curate._io import sha256_file
+
+    out = []
+    for path in paths:
+        try:
+            out.append(sha256_file(path))
+        except OSError:
+            out.append(None)
+    return out
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _noop_progress(description: str, total: int) -> Callable[[int], None]:
+    return lambda n: None
+
+
+def measure_catalog(
+    catalog: pd.DataFrame,
+    paths: pd.Series,
+    *,
+    executor: Executor,
+    cache: MeasureCache | None,
+    progress: Progress,
+) -> tuple[pd.DataFrame, dict]:
+    """Measure every row, reusing cached measures; returns the measures and cache statistics."""
+    crops = catalog["crop"].astype("string") if "crop" in catalog.columns else pd.Series(pd.NA, index=catalog.index)
+    crops = crops.where(crops.notna(), None)
+    rows: list[dict | None] = [None] * len(catalog)
+    todo = list(range(len(catalog)))
+    stats_info = {"cached": 0, "measured": 0}
+    stat = [_stat(p) for p in paths] if cache is not None else []
+    if cache is not None and len(cache):
+        shas = [cache.sha_for(p, *s) if s else None for p, s in zip(paths, stat)]
+        missing = [k for k, h in enumerate(shas) if h is None and stat[k] is not None]
+        if missing:  # content may be known under another path (a renamed folder)
+            hashed = [h for chunk in map_chunks(_hash_chunk, chunked([paths.iloc[k] for k in missing], _CHUNK), executor) for h in chunk]
+            for k, h in zip(missing, hashed):
+                shas[k] = h
+        keys = [content_key(h, crops.iloc[k]) if h else None for k, h in enumerate(shas)]
+        found = cache.get([k for k in keys if k])
+        todo = []
+        for k, key in enumerate(keys):
+            if key is not None and key in found.index:
+                rows[k] = found.loc[key].to_dict()
+            else:
+                todo.append(k)
+        stats_info["cached"] = len(catalog) - len(todo)
+    advance = progress("measuring", len(todo))
+    items = [(paths.iloc[k], crops.iloc[k]) for k in todo]
+    done = 0
+    for chunk_rows in map_chunks(_measure_chunk, chunked(items, _CHUNK), executor):
+        for row in chunk_rows:
+            rows[todo[done]] = row
+            done += 1
+        advance(len(chunk_rows))
+    stats_info["measured"] = len(todo)
+    measures = pd.DataFrame([{c: r.get(c) for c in MEASURE_COLUMNS} for r in rows], index=catalog.index)
+    if cache is not None:
+        new = measures.iloc[todo]
+        new = new[new["file_sha256"].notna()]
+        new_keys = [content_key(h, crops.loc[i]) for i, h in zip(new.index, new["file_sha256"])]
+        stat_rows = [
+            (paths.loc[i], *stat[catalog.index.get_loc(i)], h)
+            for i, h in zip(new.index, new["file_sha256"])
+            if stat[catalog.index.get_loc(i)] is not None
+        ]
+        cache.add(new.assign(key=new_keys), stat_rows)
+        cache.save()
+    return _typed(measures), stats_info
+
+
+def _typed(measures: pd.DataFrame) -> pd.DataFrame:
+    measures["readable"] = measures["readable"].fillna(False).astype(bool)
+    for column in ("error", "error_detail", "file_sha256", "photometric_decoded", "color", "pixel_hash"):
+        measures[column] = measures[column].astype("string")
+    for column in ("width", "height", "bits_stored", "file_bytes"):
+        measures[column] = pd.to_numeric(measures[column]).astype("Int64")
+    measures["phash"] = pd.array(
+        [int(v) if v is not None and not pd.isna(v) else None for v in measures["phash"]], dtype="UInt64"
+    )
+    return measures
+
+
+def scan(
+    catalog: pd.DataFrame,
+    *,
+    data_root: str | os.PathLike | None = None,
+    executor: Executor | None = None,
+    thresholds: Thresholds | dict | None = None,
+    cache_dir: str | os.PathLike | None | bool = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Scan the images of a catalog.
+
+    Parameters
+    ----------
+    catalog : DataFrame
+        A validated catalog (its ``attrs["data_root"]`` is used unless ``data_root`` is given).
+    data_root : path, optional
+        Folder the catalog's paths are relative to.
+    executor : Executor, optional
+        Local processes (default, all cores) or Dask.
+    thresholds : Thresholds or dict, optional
+        Overrides of the rules' thresholds.
+    cache_dir : path, False or None
+        Where measures are cached by content hash (None: the default cache folder;
+        False: no cache).
+    progress : callable, optional
+        ``progress(description, total)`` returning ``advance(n)``.
+
+    Returns
+    -------
+    DataFrame
+        The quality table, one row per catalog row, in catalog order;
+        ``attrs`` holds the scan version, thresholds and cache statistics.
+    """
+    t = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_dict(thresholds)
+    executor = executor or Executor()
+    progress = progress or _noop_progress
+    catalog = catalog.reset_index(drop=True)
+    paths = absolute_paths(catalog, data_root)
+    cache = None
+    if cache_dir is not False:
+        cache = MeasureCache(default_cache_dir() if cache_dir in (None, True) else Path(cache_dir))
+    measures, cache_stats = measure_catalog(catalog, paths, executor=executor, cache=cache, progress=progress)
+
+    flags = FlagSet(catalog.index)
+    image_flags(measures, t, flags)
+    rank = sum(flags.columns[name].astype(int) for name in _IMAGE_FLAGS_FOR_RANK if name in flags.columns)
+
+    context = catalog[[c for c in ("sample_id", "crop", "label", "official_split") if c in catalog.columns]]
+    table = pd.concat([measures, context], axis=1)
+    # The member of a duplicate group to keep is the one with the fewest image problems.
+    dups = find_duplicates(
+        table,
+        paths,
+        radius=t.near_duplicate_radius,
+        similarity=t.near_duplicate_similarity,
+        quality_rank=pd.Series(np.asarray(rank), index=table.index),
+        progress=progress,
+    )
+    duplicate_flags(dups, catalog, flags)
+    dicom_flags(catalog, t, flags)
+    leakage_flags(catalog, flags)
+
+    front = catalog[["sample_id", "path"]]
+    quality = pd.concat([front, measures, dups, flags.to_frame()], axis=1)
+    quality.attrs.update(
+        scan_version=SCAN_VERSION,
+        thresholds=t.to_dict(),
+        cached=cache_stats["cached"],
+        measured=cache_stats["measured"],
+    )
+    return quality
+
