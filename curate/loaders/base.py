@@ -80,6 +80,7 @@ class Loader:
         params = self._check_options(options)
         result = self._load(source, **params)
         result.catalog = validate_catalog(result.catalog, name=f"{self.name} catalog of {source}")
+        result.catalog.attrs["data_root"] = str(Path(result.data_root).resolve())
         return result
 
     def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:

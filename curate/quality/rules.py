@@ -28,7 +28,7 @@ class Thresholds:
     dark_mean: float = 0.10
     overexposed_mean: float = 0.90
     overexposed_saturated: float = 0.50
-    blank_contrast: float = 0.02
+    blank_contrast: float = 0.01
     low_contrast_range: float = 0.15
     low_information_entropy: float = 3.0
     blurred_sharpness: float = 0.10

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter, shift
+
+from curate.imaging import read_image
+from curate.quality.measures import measure_file, perceptual_hashes
+from tests.conftest import write_png
+
+
+def _radiograph(seed: int = 0, size: int = 128) -> np.ndarray:
+    """A bright textured body on a dark background, like a knee radiograph."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:size, :size] / size
+    body = np.exp(-(((x - 0.5) / 0.25) ** 2) - ((y - 0.45) / 0.4) ** 2) * 0.7
+    body *= 1 - 0.6 * np.exp(-(((y - 0.5) / 0.03) ** 2))  # a joint space
+    texture = gaussian_filter(rng.normal(0, 1, (size, size)), 1.0) * 0.08
+    return np.clip((0.08 + body + texture) * 255, 0, 255).astype(np.uint8)
+
+
+def test_16bit_copy_measures_like_the_8bit_original(tmp_path):
+    img = _radiograph()
+    a = measure_file(write_png(tmp_path / "a.png", img))
+    b = measure_file(write_png(tmp_path / "b.png", img.astype(np.uint16) * 257))
+    assert a["bits_stored"] == 8 and b["bits_stored"] == 16
+    for key in ("brightness_mean", "brightness_p50", "contrast", "dynamic_range", "sharpness", "entropy"):
+        assert a[key] == pytest.approx(b[key], abs=0.01), key
+    assert a["pixel_hash"] == b["pixel_hash"] and a["file_sha256"] != b["file_sha256"]
+
+
+def test_dark_blank_and_blurred_images_move_the_right_measures(tmp_path):
+    img = _radiograph()
+    normal = measure_file(write_png(tmp_path / "n.png", img))
+    dark = measure_file(write_png(tmp_path / "d.png", (img * 0.1).astype(np.uint8)))
+    blank = measure_file(write_png(tmp_path / "k.png", np.full_like(img, 90)))
+    blurred = measure_file(write_png(tmp_path / "b.png", gaussian_filter(img.astype(float), 3).astype(np.uint8)))
+    assert dark["brightness_mean"] < 0.1 < normal["brightness_mean"]
+    assert blank["contrast"] < 0.01 and blank["entropy"] < 0.1
+    assert blurred["sharpness"] < normal["sharpness"] / 3
+
+
+def test_sharpness_does_not_depend_on_resolution(tmp_path):
+    from PIL import Image
+
+    img = _radiograph(size=512)
+    big = measure_file(write_png(tmp_path / "big.png", img))
+    small = measure_file(write_png(tmp_path / "small.png", np.asarray(Image.fromarray(img).resize((256, 256), Image.BOX))))
+    assert big["sharpness"] == pytest.approx(small["sharpness"], rel=0.05)
+
+
+def test_unreadable_file_is_a_row_with_its_reason(tmp_path):
+    path = tmp_path / "x.png"
+    path.write_text("<html>not an image</html>")
+    row = measure_file(path)
+    assert row["readable"] is False and row["error"] == "not_an_image" and len(row["file_sha256"]) == 64
+
+
+def test_shifted_copy_is_near_one_of_the_probe_hashes():
+    img = _radiograph(seed=3, size=224)
+    moved = shift(img.astype(float), (3, -4), order=1, mode="nearest").astype(np.uint8)
+    probes = perceptual_hashes(img)
+    moved_base = perceptual_hashes(moved)[12]
+    distances = np.bitwise_count(probes ^ moved_base)
+    assert distances.min() <= 6
+    assert distances.min() < distances[12] or distances[12] <= 6
+
+
+def test_inverted_image_scores_as_inverted(tmp_path):
+    img = _radiograph()
+    normal = measure_file(write_png(tmp_path / "n.png", img))
+    inverted = measure_file(write_png(tmp_path / "i.png", 255 - img))
+    assert inverted["inversion_score"] > 0.2 > normal["inversion_score"]
