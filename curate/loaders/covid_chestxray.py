@@ -13,8 +13,9 @@ versions without ``folder``). ``findings`` is the row's finding; a task naming
 ``Pneumonia/Viral`` matches ``Pneumonia/Viral/COVID-19`` too (see
 :mod:`curate.tasks`). ``finding`` cells ``todo`` and ``Unknown`` are no label.
 ``visit`` is ``offset``; ``view`` is normalized (``AP Supine`` -> ``AP``, ``L`` ->
-``LATERAL``) and ``view_raw`` keeps the published value; ``modality`` keeps the
-published value (``X-ray``, ``CT``). The other columns are carried along under
+``LATERAL``) and ``view_raw`` keeps the published value; ``modality_raw`` keeps the
+published modality (``X-ray``, ``CT``) and ``modality`` is the DICOM code where one
+is implied (``CT``; empty for ``X-ray``, which may be CR or DX). The other columns are carried along under
 snake-case names (``RT_PCR_positive`` -> ``rt_pcr_positive``).
 
 This dataset's metadata lists some files that the repository does not hold: unlike
@@ -168,7 +169,10 @@ def _catalog(rows: pd.DataFrame, source_name: str, problems: list) -> pd.DataFra
             "visit": rows["offset"].str.strip() if "offset" in rows.columns else pd.NA,
             "view": normalize_views(rows["view"]),
             "view_raw": rows["view"],
-            "modality": rows["modality"].str.strip(),
+            # The catalog's modality is a DICOM code (the scan checks it against CR/DX);
+            # "X-ray" does not say which, so only CT is carried over as a code.
+            "modality": rows["modality"].str.strip().map(lambda m: "CT" if str(m).upper() == "CT" else None),
+            "modality_raw": rows["modality"].str.strip(),
         }
     )
     catalog["label"] = catalog["findings"]
