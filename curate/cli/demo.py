@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -22,8 +23,9 @@ def demo(out_dir: Path, seed: int, scale: float, overwrite: bool, as_json: bool)
     total = plan_demo(seed=seed, scale=scale).total
     with progress_bar(total, "generating", enabled=not as_json) as advance:
         summary = make_demo(out_dir, seed=seed, scale=scale, overwrite=overwrite, progress=advance)
-    data = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
     if as_json:
+        data = dataclasses.asdict(summary)
+        data["out_dir"] = str(summary.out_dir)
         print_json(data)
         return
-    console.print(f"wrote {data.get('images', total):,} images to {out_dir} (faults listed in {out_dir / 'faults.csv'})")
+    console.print(str(summary), highlight=False)
