@@ -1009,11 +1009,18 @@ def _capsule(x: np.ndarray, y: np.ndarray, p: tuple[float, float], q: tuple[floa
     return r - np.hypot(x - p[0] - t * ex, y - p[1] - t * ey)
 
 
+def _jittered_grid(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Centred pixel coordinates, shifted and scaled per image: body size and position vary between people."""
+    n = IMAGE_SIZE
+    scale_x, scale_y = rng.uniform(0.85, 1.15, 2)
+    x = ((np.arange(n, dtype=np.float32) - n / 2 + rng.uniform(-6, 6)) / scale_x)[None, :]
+    y = ((np.arange(n, dtype=np.float32) - n / 2 + rng.uniform(-6, 6)) / scale_y)[:, None]
+    return x, y
+
+
 def _render_chest(rng: np.random.Generator) -> np.ndarray:
     """A PA chest radiograph: body, dark lungs, heart, spine, ribs and clavicles."""
-    n = IMAGE_SIZE
-    x = (np.arange(n, dtype=np.float32) - n / 2 + rng.uniform(-6, 6))[None, :]
-    y = (np.arange(n, dtype=np.float32) - n / 2 + rng.uniform(-6, 6))[:, None]
+    x, y = _jittered_grid(rng)
     d, q = _ellipse(x, y, 0.0, 20.0, 112.0, 150.0)
     att = 0.55 * _ramp(d, 3.0) * _dome(q) + 0.1 * _ramp(d, 3.0)
     for side in (-1.0, 1.0):
@@ -1030,14 +1037,18 @@ def _render_chest(rng: np.random.Generator) -> np.ndarray:
     spine = _ramp(9.0 - np.abs(x), 2.0) * (0.85 + 0.15 * np.cos(y * 2 * np.pi / 15.0))
     att = att + 0.32 * spine
     image = 0.05 + 0.9 * (1.0 - np.exp(-1.8 * np.clip(att, 0.0, None)))
-    return np.clip(image + rng.normal(0.0, 0.01, image.shape), 0.0, 1.0).astype(np.float32)
+    return np.clip(image + _film_grain(rng, image.shape), 0.0, 1.0).astype(np.float32)
+
+
+def _film_grain(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Fine texture and quantum noise of one exposure: two radiographs of one template never share it."""
+    grain = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 0.8)
+    return 0.03 * grain / grain.std() + rng.normal(0.0, 0.012, shape)
 
 
 def _render_hand(rng: np.random.Generator) -> np.ndarray:
     """A PA hand radiograph: soft tissue, metacarpals and phalanges fanning out, carpals, forearm."""
-    n = IMAGE_SIZE
-    x = (np.arange(n, dtype=np.float32) - n / 2 + rng.uniform(-6, 6))[None, :]
-    y = (np.arange(n, dtype=np.float32) - n / 2 + rng.uniform(-6, 6))[:, None]
+    x, y = _jittered_grid(rng)
     tissue = _ramp(_ellipse(x, y, 0.0, 35.0, 52.0, 48.0)[0], 3.0)
     tissue = np.maximum(tissue, _ramp(_capsule(x, y, (0.0, 60.0), (0.0, 130.0), 34.0), 3.0))
     bone = np.zeros_like(tissue)
@@ -1060,7 +1071,7 @@ def _render_hand(rng: np.random.Generator) -> np.ndarray:
         bone = np.maximum(bone, _ramp(_capsule(x, y, (cx, 96.0), (cx * 1.1, 140.0), 7.0), 1.2))
     att = 0.3 * tissue + 0.5 * bone
     image = 0.04 + 0.9 * (1.0 - np.exp(-2.0 * att))
-    return np.clip(image + rng.normal(0.0, 0.01, image.shape), 0.0, 1.0).astype(np.float32)
+    return np.clip(image + _film_grain(rng, image.shape), 0.0, 1.0).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- encoding

@@ -87,7 +87,8 @@ def print_quality_summary(summary: dict) -> None:
     console.print(table)
     d = summary["duplicates"]
     console.print(
-        f"duplicate groups: {d['groups']:,} ({d['exact_groups']:,} exact), {d['redundant_samples']:,} redundant samples, "
+        f"duplicate groups: {d['groups']:,} ({d['groups_with_near_members']:,} with near duplicates), "
+        f"{d['redundant_samples']:,} redundant samples, "
         f"{d['label_conflict_groups']:,} with conflicting labels, {d['cross_split_groups']:,} crossing splits"
     )
     if "leakage" in summary:

@@ -74,7 +74,7 @@ class MeasureCache:
         """Cached measure rows for ``keys`` that are present (indexed by key)."""
         if self.measures.empty:
             return pd.DataFrame()
-        present = [k for k in keys if k in self.measures.index]
+        present = [k for k in dict.fromkeys(keys) if k in self.measures.index]  # duplicate files share a key
         return self.measures.loc[present]
 
     def add(self, rows: pd.DataFrame, stats: list[tuple[str, int, int, str]]) -> None:

@@ -81,7 +81,7 @@ def duplicate_flags(dups: pd.DataFrame, catalog: pd.DataFrame, flags: FlagSet) -
     near = redundant & dups["dup_kind"].eq("near").fillna(False).astype(bool)
     flags.add("exact_duplicate", exact, "same pixels as " + kept_path + " (kept)")
     similarity = dups["dup_similarity"].astype(object).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    flags.add("near_duplicate", near, "near duplicate of " + kept_path + " (kept; similarity " + similarity + ")")
+    flags.add("near_duplicate", near, "near duplicate of " + kept_path + " (kept, similarity " + similarity + ")")
     flags.add(
         "duplicate_label_conflict",
         dups["dup_label_conflict"].astype(bool),

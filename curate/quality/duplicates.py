@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import connected_components
 
 from curate.catalog import parse_crop
 from curate.quality.near_duplicates import probe_pairs
-from curate.quality.similarity import SignatureCache, detail_similarity
+from curate.quality.similarity import SignatureCache, phase_correlation_peak
 
 __all__ = ["DUPLICATE_COLUMNS", "find_duplicates", "unpack_probes"]
 
@@ -43,7 +43,7 @@ def unpack_probes(blobs: pd.Series) -> np.ndarray:
 
 
 def _candidate_pairs(table: pd.DataFrame, radius: int) -> pd.DataFrame:
-    base = table["phash"].to_numpy().astype(np.int64).view(np.uint64)
+    base = table["phash"].to_numpy(dtype=np.uint64)
     probes = unpack_probes(table["phash_probes"])
     pairs = probe_pairs(base, probes, radius)
     pairs = pairs[pairs["i"] != pairs["j"]]
@@ -57,6 +57,9 @@ def _same_file_other_part(table: pd.DataFrame, i: np.ndarray, j: np.ndarray) -> 
     return (sha[i] == sha[j]) & (crop[i] != crop[j])
 
 
+_BATCH = 1024
+
+
 def _confirm(
     table: pd.DataFrame,
     pairs: pd.DataFrame,
@@ -65,17 +68,23 @@ def _confirm(
     progress: Callable[[str, int], Callable[[int], None]] | None,
 ) -> pd.DataFrame:
     cache = SignatureCache()
-    advance = progress("confirming near duplicates", len(pairs)) if progress is not None else (lambda n: None)
     crops = table["crop"] if "crop" in table.columns else pd.Series(None, index=table.index)
+    advance = progress("confirming near duplicates", len(pairs)) if progress is not None else (lambda n: None)
+    zero = np.zeros((64, 33), dtype=np.complex64)
+
+    def spectrum(k: int) -> np.ndarray:
+        found = cache.get(paths.iloc[k], _crop(crops.iloc[k]))
+        return zero if found is None else found  # an undecodable image correlates with nothing
+
+    i_all, j_all = pairs["i"].to_numpy(), pairs["j"].to_numpy()
     scores = np.zeros(len(pairs), dtype=np.float32)
-    # Sorted pairs reuse the cached signature of i across its partners.
-    for k, (i, j) in enumerate(zip(pairs["i"].to_numpy(), pairs["j"].to_numpy())):
-        a = cache.get(paths.iloc[i], _crop(crops.iloc[i]))
-        b = cache.get(paths.iloc[j], _crop(crops.iloc[j]))
-        scores[k] = detail_similarity(a, b) if a is not None and b is not None else 0.0
-        if k % 256 == 255:
-            advance(256)
-    advance(len(pairs) % 256)
+    # Pairs come sorted by i, so a batch reuses the cached spectra of a few rows.
+    for lo in range(0, len(pairs), _BATCH):
+        i, j = i_all[lo : lo + _BATCH], j_all[lo : lo + _BATCH]
+        a = np.stack([spectrum(k) for k in i])
+        b = np.stack([spectrum(k) for k in j])
+        scores[lo : lo + len(i)] = phase_correlation_peak(a, b)
+        advance(len(i))
     pairs = pairs.assign(similarity=scores)
     return pairs[pairs["similarity"] >= threshold]
 
@@ -91,6 +100,7 @@ def find_duplicates(
     radius: int = 8,
     similarity: float = 0.6,
     quality_rank: pd.Series | None = None,
+    eligible: pd.Series | None = None,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> pd.DataFrame:
     """Group exact and near duplicates.
@@ -110,6 +120,9 @@ def find_duplicates(
         Aligned high-pass correlation needed to confirm a near duplicate.
     quality_rank : Series, optional
         Number of quality flags per row: the member to keep has the fewest.
+    eligible : Series of bool, optional
+        Rows that take part (default: the readable ones). Blank images are left
+        out by the scan: every blank image "duplicates" every other.
     progress : callable, optional
         ``progress(description, total)`` returning ``advance(n)``, for the pixel checks.
 
@@ -130,7 +143,10 @@ def find_duplicates(
     out["dup_label_conflict"] = False
     out["dup_cross_split"] = False
 
-    readable = table[table["readable"].astype(bool)]
+    take_part = table["readable"].astype(bool)
+    if eligible is not None:
+        take_part &= eligible.astype(bool)
+    readable = table[take_part]
     if len(readable) < 2:
         return out
     pos = readable.reset_index(drop=True)

@@ -29,6 +29,7 @@ class Thresholds:
     overexposed_mean: float = 0.90
     overexposed_saturated: float = 0.50
     blank_contrast: float = 0.01
+    blank_entropy: float = 2.5
     low_contrast_range: float = 0.15
     low_information_entropy: float = 3.0
     blurred_sharpness: float = 0.10
@@ -36,8 +37,8 @@ class Thresholds:
     inverted_score: float = 0.20
     outlier_z: float = 5.0
     odd_size_ratio: float = 0.25
-    near_duplicate_radius: int = 8
-    near_duplicate_similarity: float = 0.60
+    near_duplicate_radius: int = 4
+    near_duplicate_similarity: float = 0.55
     allowed_modalities: tuple[str, ...] = ("CR", "DX")
     expected_body_parts: tuple[str, ...] = ()
 
@@ -141,8 +142,13 @@ def image_flags(measures: pd.DataFrame, t: Thresholds, flags: FlagSet) -> None:
         "mean brightness " + _fmt(m["brightness_mean"]) + f" (> {t.overexposed_mean:.2f}), "
         + _fmt(m["saturated_fraction"] * 100, 0) + f"% saturated (> {t.overexposed_saturated:.0%})",
     )
-    blank = m["contrast"] < t.blank_contrast
-    flags.add("blank", blank, "near-constant: contrast " + _fmt(m["contrast"], 3) + f" < {t.blank_contrast}")
+    blank = (m["contrast"] < t.blank_contrast) & (m["entropy"] < t.blank_entropy)
+    flags.add(
+        "blank",
+        blank,
+        "near-constant: contrast " + _fmt(m["contrast"], 3) + f" < {t.blank_contrast}, entropy "
+        + _fmt(m["entropy"], 1) + f" bits < {t.blank_entropy}",
+    )
     flags.add(
         "low_contrast",
         (m["dynamic_range"] < t.low_contrast_range) & ~blank,

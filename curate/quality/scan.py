@@ -102,7 +102,13 @@ def measure_catalog(
             done += 1
         advance(len(chunk_rows))
     stats_info["measured"] = len(todo)
-    measures = pd.DataFrame([{c: r.get(c) for c in MEASURE_COLUMNS} for r in rows], index=catalog.index)
+    # phash is built apart: a uint64 column with gaps would otherwise pass through float64 and lose bits
+    measures = pd.DataFrame([{c: r.get(c) for c in MEASURE_COLUMNS if c != "phash"} for r in rows], index=catalog.index)
+    measures.insert(
+        MEASURE_COLUMNS.index("phash"),
+        "phash",
+        pd.array([None if r.get("phash") is None or pd.isna(r.get("phash")) else int(r["phash"]) for r in rows], dtype="UInt64"),
+    )
     if cache is not None:
         new = measures.iloc[todo]
         new = new[new["file_sha256"].notna()]
@@ -123,9 +129,6 @@ def _typed(measures: pd.DataFrame) -> pd.DataFrame:
         measures[column] = measures[column].astype("string")
     for column in ("width", "height", "bits_stored", "file_bytes"):
         measures[column] = pd.to_numeric(measures[column]).astype("Int64")
-    measures["phash"] = pd.array(
-        [int(v) if v is not None and not pd.isna(v) else None for v in measures["phash"]], dtype="UInt64"
-    )
     return measures
 
 
@@ -185,6 +188,7 @@ def scan(
         radius=t.near_duplicate_radius,
         similarity=t.near_duplicate_similarity,
         quality_rank=pd.Series(np.asarray(rank), index=table.index),
+        eligible=~flags.columns.get("blank", pd.Series(False, index=table.index)),
         progress=progress,
     )
     duplicate_flags(dups, catalog, flags)

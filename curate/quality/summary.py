@@ -43,8 +43,8 @@ def quality_summary(quality: pd.DataFrame, catalog: pd.DataFrame | None = None) 
         "errors": {str(k): int(v) for k, v in errors.items()},
         "duplicates": {
             "groups": int(groups["dup_group"].nunique()),
-            "exact_groups": int(groups.loc[groups["dup_kind"] == "exact", "dup_group"].nunique()),
-            "redundant_samples": int((groups["dup_keep"] == False).sum()),  # noqa: E712 (nullable boolean)
+            "groups_with_near_members": int(groups.loc[groups["dup_kind"] == "near", "dup_group"].nunique()),
+            "redundant_samples": int((~groups["dup_keep"].astype(bool)).sum()),
             "label_conflict_groups": int(groups.loc[groups["dup_label_conflict"].astype(bool), "dup_group"].nunique()),
             "cross_split_groups": int(groups.loc[groups["dup_cross_split"].astype(bool), "dup_group"].nunique()),
         },

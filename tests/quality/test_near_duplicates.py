@@ -205,3 +205,33 @@ def test_property_equals_brute_force(hashes, radius, substrings, key_bits, chunk
     n = hashes.size
     found = np.sort(np.minimum(a, b) * n + np.maximum(a, b))
     assert np.array_equal(found, slow["i"].to_numpy() * n + slow["j"].to_numpy())
+
+
+# --- searching one set of hashes against another -------------------------------------
+
+
+@pytest.mark.parametrize(("n", "radius"), [(300, 4), (3000, 6), (5000, 8)])
+def test_cross_pairs_equal_a_full_comparison(n, radius):
+    from curate.quality.near_duplicates import cross_pairs
+
+    rng = np.random.default_rng(n + radius)
+    index = rng.integers(0, 2**63, n, dtype=np.int64).view(np.uint64) << np.uint64(1)
+    flips = rng.integers(0, radius + 3, n)
+    queries = index.copy()
+    for k in range(n):  # each query is its index hash with a few bits flipped
+        for bit in rng.choice(64, flips[k], replace=False):
+            queries[k] ^= np.uint64(1) << np.uint64(bit)
+    q, h, d = cross_pairs(queries, index, radius)
+    full_q, full_h = np.nonzero(np.bitwise_count(queries[:, None] ^ index[None, :]) <= radius)
+    assert sorted(zip(q.tolist(), h.tolist())) == sorted(zip(full_q.tolist(), full_h.tolist()))
+    assert np.array_equal(d, np.bitwise_count(queries[q] ^ index[h]).astype(np.int8))
+
+
+def test_probe_pairs_link_an_image_to_the_one_whose_probe_matches():
+    from curate.quality.near_duplicates import probe_pairs
+
+    base = np.array([0, 0xFFFF, 0xFFFF_0000_0000, 0xF0F0_F0F0_F0F0_F0F0], dtype=np.uint64)
+    probes = np.stack([base, base ^ np.uint64(1 << 40)], axis=1)
+    probes[2, 1] = 0xFFFF ^ 0b111  # image 2 moved a little looks like image 1
+    pairs = probe_pairs(base, probes, radius=3)
+    assert pairs.to_dict("records") == [{"i": 1, "j": 2, "distance": 3}]

@@ -1,0 +1,141 @@
+"""Scan throughput against bare decoding and cleanvision, and peak memory of a large scan.
+
+Run:  .venv/bin/python tests/benchmarks/scan_speed.py [--data DIR] [--workers 2] [--memory-images 50000]
+
+Without --data, the default demo dataset is generated into a temporary folder and
+its train split (5,778 images) is used. Prints images/s for:
+  - bare Pillow decode with the same number of processes (the ceiling),
+  - `curate scan` (no cache, duplicates and rules included),
+  - cleanvision with 8 issue types and the same n_jobs, when installed,
+then the ratios, and the peak RSS of a scan of --memory-images catalog rows (the
+train images repeated under new sample ids). Figures only: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+
+def _decode(paths: list[str]) -> int:
+    for path in paths:
+        with Image.open(path) as img:
+            img.load()
+    return len(paths)
+
+
+def bare_decode(paths: list[str], workers: int) -> float:
+    chunks = [paths[i : i + 256] for i in range(0, len(paths), 256)]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        done = sum(pool.map(_decode, chunks))
+    return done / (time.perf_counter() - start)
+
+
+def curate_scan(catalog: pd.DataFrame, workers: int) -> tuple[float, pd.DataFrame]:
+    from curate.parallel import Executor
+    from curate.quality.scan import scan
+
+    start = time.perf_counter()
+    quality = scan(catalog, executor=Executor(workers=workers), cache_dir=False)
+    return len(catalog) / (time.perf_counter() - start), quality
+
+
+def cleanvision_speed(folder: Path, workers: int) -> float | None:
+    try:
+        from cleanvision import Imagelab
+    except ImportError:
+        return None
+    issues = {
+        name: {}
+        for name in (
+            "dark", "light", "blurry", "low_information", "odd_aspect_ratio", "odd_size",
+            "exact_duplicates", "near_duplicates",
+        )
+    }
+    lab = Imagelab(data_path=str(folder))
+    start = time.perf_counter()
+    lab.find_issues(issue_types=issues, n_jobs=workers, verbose=False)
+    return lab.issues.shape[0] / (time.perf_counter() - start)
+
+
+def memory_run(catalog_path: Path, workers: int) -> None:
+    """Child process: scan a big catalog and print its own peak RSS and its workers'."""
+    from curate.catalog import read_catalog
+    from curate.parallel import Executor
+    from curate.quality.scan import scan
+
+    catalog = read_catalog(catalog_path)
+    start = time.perf_counter()
+    scan(catalog, executor=Executor(workers=workers), cache_dir=False)
+    seconds = time.perf_counter() - start
+    main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  {len(catalog):,} rows in {seconds:.1f} s; peak RSS main process {main:.0f} MB, largest worker {children:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="a folder in the KL layout (default: generate the demo)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-images", type=int, default=50_000)
+    parser.add_argument("--memory-run", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_run:
+        memory_run(args.memory_run, args.workers)
+        return
+
+    from curate.catalog import make_sample_id, write_catalog
+    from curate.loaders import load
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data
+        if data is None:
+            from curate.demo import make_demo
+
+            data = Path(tmp) / "demo"
+            print("generating the default demo dataset ...", flush=True)
+            make_demo(data)
+        catalog = load("oai-kl", data).catalog
+        train = catalog[catalog["official_split"] == "train"].reset_index(drop=True)
+        train.attrs = catalog.attrs
+        paths = [str(Path(catalog.attrs["data_root"]) / p) for p in train["path"]]
+        print(f"{len(train):,} train images, {args.workers} workers")
+
+        _decode(paths[:200])  # warm the page cache
+        bare = bare_decode(paths, args.workers)
+        print(f"  bare Pillow decode: {bare:8.0f} images/s")
+        ours, quality = curate_scan(train, args.workers)
+        print(f"  curate scan:        {ours:8.0f} images/s  ({ours / bare:.2f} of bare decode)")
+        flat = Path(tmp) / "flat"
+        flat.mkdir()
+        for k, path in enumerate(paths):  # cleanvision reads one folder
+            (flat / f"{k:06d}{Path(path).suffix}").symlink_to(path)
+        theirs = cleanvision_speed(flat, args.workers)
+        if theirs is None:
+            print("  cleanvision:        not installed (pip install cleanvision to compare)")
+        else:
+            print(f"  cleanvision:        {theirs:8.0f} images/s  (curate is {ours / theirs:.1f}x faster)")
+
+        repeats = -(-args.memory_images // len(train))
+        big = pd.concat([train] * repeats, ignore_index=True).iloc[: args.memory_images].copy()
+        big["sample_id"] = [make_sample_id("bench", p, str(k)) for k, p in enumerate(big["path"])]
+        big_path = Path(tmp) / "big.parquet"
+        write_catalog(big, big_path, catalog.attrs["data_root"])
+        print(f"memory: scanning {len(big):,} catalog rows (the train images repeated) ...", flush=True)
+        subprocess.run(
+            [sys.executable, __file__, "--memory-run", str(big_path), "--workers", str(args.workers)], check=True
+        )
+
+
+if __name__ == "__main__":
+    main()
