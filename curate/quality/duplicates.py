@@ -159,12 +159,14 @@ def find_duplicates(
     exact_keep = ~_same_file_other_part(pos, exact_i, exact_j)
     exact_i, exact_j = exact_i[exact_keep], exact_j[exact_keep]
 
-    # near: hash candidates between different pixel contents, confirmed at pixel level
-    candidates = _candidate_pairs(pos, radius)
-    i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
+    # near: hash candidates between different pixel contents (one row per content, so a
+    # content copied many times costs one search), confirmed at pixel level
     ph = pos["pixel_hash"].to_numpy()
-    keep = (ph[i] != ph[j]) & ~_same_file_other_part(pos, i, j)
-    candidates = candidates[keep]
+    reps = np.flatnonzero(first.to_numpy() == 0)
+    candidates = _candidate_pairs(pos.iloc[reps], radius)
+    candidates["i"], candidates["j"] = reps[candidates["i"].to_numpy()], reps[candidates["j"].to_numpy()]
+    i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
+    candidates = candidates[~_same_file_other_part(pos, i, j)]
     confirmed = _confirm(pos, candidates, paths.loc[readable.index], similarity, progress)
 
     rows = np.concatenate([exact_i, confirmed["i"].to_numpy()])
