@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on built-in demo data: generate it, then ingest it into a catalog.
+## The main job on built-in demo data: generate it, ingest it into a catalog, scan its quality.
 demo: $(STAMP)
 	$(BIN)/curate demo demo_data --overwrite
 	$(BIN)/curate ingest oai-kl demo_data -o demo_data/catalog.parquet
+	$(BIN)/curate scan demo_data/catalog.parquet -o demo_data/quality.parquet
 
 ## The whole test suite.
 test: $(STAMP)
