@@ -18,9 +18,9 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from curate.catalog import parse_crop
 from curate.quality.near_duplicates import probe_pairs
-from curate.quality.similarity import SignatureCache, phase_correlation_peak
+from curate.parallel import Executor, chunked, map_chunks
+from curate.quality.similarity import SIZE, phase_correlation_peak, phase_spectra, signatures_of_files
 
 __all__ = ["DUPLICATE_COLUMNS", "find_duplicates", "unpack_probes"]
 
@@ -58,6 +58,7 @@ def _same_file_other_part(table: pd.DataFrame, i: np.ndarray, j: np.ndarray) -> 
 
 
 _BATCH = 1024
+_CHUNK = 256
 
 
 def _confirm(
@@ -65,32 +66,37 @@ def _confirm(
     pairs: pd.DataFrame,
     paths: pd.Series,
     threshold: float,
+    executor: Executor | None,
     progress: Callable[[str, int], Callable[[int], None]] | None,
 ) -> pd.DataFrame:
-    cache = SignatureCache()
-    crops = table["crop"] if "crop" in table.columns else pd.Series(None, index=table.index)
-    advance = progress("confirming near duplicates", len(pairs)) if progress is not None else (lambda n: None)
-    zero = np.zeros((64, 33), dtype=np.complex64)
-
-    def spectrum(k: int) -> np.ndarray:
-        found = cache.get(paths.iloc[k], _crop(crops.iloc[k]))
-        return zero if found is None else found  # an undecodable image correlates with nothing
-
+    """Keep the candidate pairs whose detail correlates at least ``threshold``."""
+    noop = lambda n: None  # noqa: E731
     i_all, j_all = pairs["i"].to_numpy(), pairs["j"].to_numpy()
+    rows = np.unique(np.concatenate([i_all, j_all]))
+    crops = table["crop"].tolist() if "crop" in table.columns else [None] * len(table)
+    path_list = paths.tolist()
+    items = [(path_list[k], None if crops[k] is None or pd.isna(crops[k]) else crops[k]) for k in rows]
+    # One decode per involved image, in the workers; 4 KB each, so memory stays small.
+    advance = progress("reading near-duplicate candidates", len(items)) if progress else noop
+    signatures = np.empty((len(items), SIZE, SIZE), dtype=np.int8)
+    done = 0
+    for chunk in map_chunks(signatures_of_files, chunked(items, _CHUNK), executor):
+        signatures[done : done + len(chunk)] = chunk
+        done += len(chunk)
+        advance(len(chunk))
+    where = np.full(len(table), -1, dtype=np.int64)
+    where[rows] = np.arange(len(rows))
+
+    advance = progress("confirming near duplicates", len(pairs)) if progress else noop
     scores = np.zeros(len(pairs), dtype=np.float32)
-    # Pairs come sorted by i, so a batch reuses the cached spectra of a few rows.
     for lo in range(0, len(pairs), _BATCH):
-        i, j = i_all[lo : lo + _BATCH], j_all[lo : lo + _BATCH]
-        a = np.stack([spectrum(k) for k in i])
-        b = np.stack([spectrum(k) for k in j])
-        scores[lo : lo + len(i)] = phase_correlation_peak(a, b)
-        advance(len(i))
+        a, b = where[i_all[lo : lo + _BATCH]], where[j_all[lo : lo + _BATCH]]
+        needed, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+        spectra = phase_spectra(signatures[needed])
+        scores[lo : lo + len(a)] = phase_correlation_peak(spectra[inverse[: len(a)]], spectra[inverse[len(a) :]])
+        advance(len(a))
     pairs = pairs.assign(similarity=scores)
     return pairs[pairs["similarity"] >= threshold]
-
-
-def _crop(value) -> tuple[int, int, int, int] | None:
-    return None if value is None or pd.isna(value) else parse_crop(value)
 
 
 def find_duplicates(
@@ -101,6 +107,7 @@ def find_duplicates(
     similarity: float = 0.6,
     quality_rank: pd.Series | None = None,
     eligible: pd.Series | None = None,
+    executor: Executor | None = None,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> pd.DataFrame:
     """Group exact and near duplicates.
@@ -120,6 +127,8 @@ def find_duplicates(
         Aligned high-pass correlation needed to confirm a near duplicate.
     quality_rank : Series, optional
         Number of quality flags per row: the member to keep has the fewest.
+    executor : Executor, optional
+        Where candidate images are decoded (default: local processes).
     eligible : Series of bool, optional
         Rows that take part (default: the readable ones). Blank images are left
         out by the scan: every blank image "duplicates" every other.
@@ -167,7 +176,7 @@ def find_duplicates(
     candidates["i"], candidates["j"] = reps[candidates["i"].to_numpy()], reps[candidates["j"].to_numpy()]
     i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
     candidates = candidates[~_same_file_other_part(pos, i, j)]
-    confirmed = _confirm(pos, candidates, paths.loc[readable.index], similarity, progress)
+    confirmed = _confirm(pos, candidates, paths.loc[readable.index], similarity, executor, progress)
 
     rows = np.concatenate([exact_i, confirmed["i"].to_numpy()])
     cols = np.concatenate([exact_j, confirmed["j"].to_numpy()])

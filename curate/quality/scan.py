@@ -189,6 +189,7 @@ def scan(
         similarity=t.near_duplicate_similarity,
         quality_rank=pd.Series(np.asarray(rank), index=table.index),
         eligible=~flags.columns.get("blank", pd.Series(False, index=table.index)),
+        executor=executor,
         progress=progress,
     )
     duplicate_flags(dups, catalog, flags)
