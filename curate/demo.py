@@ -955,8 +955,12 @@ def _to_image(att: np.ndarray, k: _Knee, rng: np.random.Generator, exposure: tup
     )
     gain, offset, gamma = exposure
     intensity = (1.0 - np.exp(-1.5 * att)) * (1.0 / (1.0 - math.exp(-1.5 * 1.3)))
-    heel = 1.0 + k.heel * np.linspace(-1.0, 1.0, IMAGE_SIZE, dtype=np.float32)[:, None]
-    image = offset + (gain * heel) * np.maximum(intensity, 0.0) ** gamma
+    ramp = np.linspace(-1.0, 1.0, IMAGE_SIZE, dtype=np.float32)
+    # Exposure is never flat: the heel effect along the tube axis, plus positioning and
+    # soft-tissue differences that tilt the field per knee (both knees of one film differ too).
+    tilt_y, tilt_x = rng.normal(0.0, 0.07, 2)
+    field = 1.0 + (k.heel + tilt_y) * ramp[:, None] + tilt_x * ramp[None, :]
+    image = offset + (gain * field) * np.maximum(intensity, 0.0) ** gamma
     # quantum noise, triangular (two uniforms): as good as normal at this level, and cheaper
     noise = rng.random((2, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     image += (noise[0] - noise[1]) * (k.noise * math.sqrt(6.0))
