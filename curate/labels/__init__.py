@@ -1,0 +1,1 @@
+"""Label noise: features, patient-grouped out-of-sample probabilities and cleanlab findings."""

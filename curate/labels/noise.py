@@ -1,0 +1,199 @@
+"""Label noise: which given labels are probably wrong, and what they probably are.
+
+cleanlab's confident learning reads out-of-sample probabilities (from patient-
+grouped cross-validation, built-in features, the user's embeddings, or the user's
+own model) and flags samples whose given label disagrees with what the data
+supports. Kellgren-Lawrence grades are ordinal and expert readers disagree on
+adjacent grades, so every finding carries the grade distance between the given and
+the suggested label: acting only on distance >= 2 is the usual choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from curate.errors import CurateError
+from curate.labels.probe import cross_val_probabilities, probe_metrics
+
+__all__ = ["LabelNoiseResult", "fit_exclusions", "find_label_noise", "read_pred_probs"]
+
+#: Quality flags that keep a sample out of the probe's training and scoring.
+FIT_EXCLUDING_FLAGS = ("unreadable", "exact_duplicate", "near_duplicate", "blank")
+
+
+@dataclass
+class LabelNoiseResult:
+    """The labels table (one row per catalog sample) and the probe's figures."""
+
+    table: pd.DataFrame
+    metrics: dict = field(default_factory=dict)
+
+
+def fit_exclusions(catalog: pd.DataFrame, quality: pd.DataFrame | None) -> pd.Series:
+    """Why each sample stays out of the fit (empty text when it takes part)."""
+    reasons = pd.Series("", index=catalog.index, dtype=object)
+    reasons[catalog["label"].isna()] = "no label"
+    if quality is not None:
+        q = quality.set_index("sample_id").reindex(catalog["sample_id"].astype(str))
+        for flag in FIT_EXCLUDING_FLAGS:
+            column = f"flag_{flag}"
+            if column in q.columns:
+                hit = q[column].fillna(False).astype(bool).to_numpy()
+                reasons[hit & (reasons == "").to_numpy()] = flag
+    return reasons
+
+
+def read_pred_probs(path, catalog: pd.DataFrame, classes: list) -> pd.DataFrame:
+    """A user's predicted probabilities: ``sample_id`` (or ``path``) and one column per class."""
+    from curate.tables import read_table
+
+    table = read_table(path)
+    key = "sample_id" if "sample_id" in table.columns else "path" if "path" in table.columns else None
+    if key is None:
+        raise CurateError(f"{path}: predicted probabilities need a 'sample_id' or 'path' column")
+    names = [str(c) for c in classes]
+    missing = [c for c in names if c not in table.columns]
+    if missing:
+        raise CurateError(f"{path}: no probability column for class(es) {', '.join(missing)}; it has {', '.join(table.columns)}")
+    ids = table[key].astype(str)
+    if key == "path":
+        ids = ids.map(dict(zip(catalog["path"].astype(str), catalog["sample_id"].astype(str))))
+    probs = table[names].apply(pd.to_numeric, errors="coerce")
+    probs.index = pd.Index(ids, name="sample_id")
+    if probs.isna().any().any():
+        raise CurateError(f"{path}: probabilities must be numbers")
+    return probs
+
+
+def find_label_noise(
+    catalog: pd.DataFrame,
+    features: pd.DataFrame | None = None,
+    *,
+    quality: pd.DataFrame | None = None,
+    pred_probs: pd.DataFrame | None = None,
+    n_splits: int = 5,
+    classifier: str = "logistic",
+    seed: int = 0,
+) -> LabelNoiseResult:
+    """Flag probably wrong labels with cleanlab on out-of-sample probabilities.
+
+    Parameters
+    ----------
+    catalog : DataFrame
+        ``sample_id``, ``label``, ``patient_id``.
+    features : DataFrame, optional
+        Indexed by ``sample_id`` (built-in features or the user's embeddings).
+    quality : DataFrame, optional
+        The scan's table: unreadable, blank and redundant duplicate samples are
+        left out of the fit (their rows say why).
+    pred_probs : DataFrame, optional
+        The user's own out-of-sample probabilities (indexed by ``sample_id``, one
+        column per class); used as they are instead of fitting the probe.
+    n_splits, classifier, seed
+        The patient-grouped cross-validation (see :func:`cross_val_probabilities`).
+
+    Returns
+    -------
+    LabelNoiseResult
+        ``table`` columns: ``sample_id``, ``given_label``, ``suggested_label``,
+        ``label_quality`` (cleanlab self-confidence; low = suspicious),
+        ``is_label_issue``, ``grade_distance`` (ordinal labels), ``margin``,
+        ``outlier_score`` (low = unusual image), ``fold``, ``fitted``,
+        ``excluded_reason`` and ``prob_<class>``.
+    """
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    catalog = catalog.reset_index(drop=True)
+    ids = catalog["sample_id"].astype(str)
+    reasons = fit_exclusions(catalog, quality)
+    if pred_probs is None:
+        if features is None:
+            raise CurateError("label noise needs features, embeddings or predicted probabilities")
+        missing = ~ids.isin(features.index)
+        reasons[missing & (reasons == "")] = "no features (undecodable)"
+    else:
+        missing = ~ids.isin(pred_probs.index)
+        reasons[missing & (reasons == "")] = "no predicted probabilities"
+    fit = (reasons == "").to_numpy()
+    if fit.sum() < 10:
+        raise CurateError(f"only {int(fit.sum())} samples are usable for the label-noise probe; need at least 10")
+
+    labels = catalog.loc[fit, "label"].to_numpy()
+    groups = catalog.loc[fit, "patient_id"].astype("string").fillna(catalog.loc[fit, "sample_id"]).to_numpy()
+    if pred_probs is None:
+        x = features.loc[ids[fit]].to_numpy(dtype=np.float32)
+        probe = cross_val_probabilities(x, labels, groups, n_splits=n_splits, classifier=classifier, seed=seed)
+        probs, classes, folds = probe.pred_probs, probe.classes, probe.folds
+    else:
+        classes = np.unique(labels)
+        probs = pred_probs.loc[ids[fit], [str(c) for c in classes]].to_numpy(dtype=np.float64)
+        probs = probs / probs.sum(axis=1, keepdims=True)
+        folds = np.full(len(probs), -1)
+        x = features.loc[ids[fit]].to_numpy(dtype=np.float32) if features is not None else None
+
+    y = np.searchsorted(classes, labels)
+    issues = find_label_issues(labels=y, pred_probs=probs)
+    scores = get_label_quality_scores(labels=y, pred_probs=probs)
+    suggested = probs.argmax(axis=1)
+    outlier = _outlier_scores(x, probs, y)
+
+    table = pd.DataFrame({"sample_id": ids, "given_label": catalog["label"]})
+    table["fitted"] = fit
+    table["excluded_reason"] = reasons.replace("", None).astype("string")
+    fitted_rows = np.flatnonzero(fit)
+    table["suggested_label"] = pd.Series(pd.NA, index=table.index, dtype=catalog["label"].dtype)
+    table.loc[fitted_rows, "suggested_label"] = classes[suggested]
+    table["label_quality"] = np.nan
+    table.loc[fitted_rows, "label_quality"] = scores
+    table["is_label_issue"] = False
+    table.loc[fitted_rows, "is_label_issue"] = issues
+    table["margin"] = np.nan
+    table.loc[fitted_rows, "margin"] = probs[np.arange(len(y)), suggested] - probs[np.arange(len(y)), y]
+    ordinal = np.issubdtype(np.asarray(classes).dtype, np.integer)
+    table["grade_distance"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    if ordinal:
+        table.loc[fitted_rows, "grade_distance"] = np.abs(classes[suggested] - labels).astype(np.int64)
+    table["outlier_score"] = np.nan
+    if outlier is not None:
+        table.loc[fitted_rows, "outlier_score"] = outlier
+    table["fold"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    table.loc[fitted_rows, "fold"] = folds
+    for k, c in enumerate(classes):
+        table[f"prob_{c}"] = np.nan
+        table.loc[fitted_rows, f"prob_{c}"] = probs[:, k]
+
+    metrics = probe_metrics(labels, probs, classes) if pred_probs is None else probe_metrics(labels, probs, classes)
+    metrics.update(_issue_counts(table, ordinal))
+    metrics["fitted"] = int(fit.sum())
+    metrics["excluded"] = {str(k): int(v) for k, v in reasons[reasons != ""].value_counts().items()}
+    return LabelNoiseResult(table=table, metrics=metrics)
+
+
+def _outlier_scores(x: np.ndarray | None, probs: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """cleanlab's out-of-distribution score: from features when there are any, else from probabilities."""
+    from cleanlab.outlier import OutOfDistribution
+
+    ood = OutOfDistribution()
+    if x is not None:
+        k = min(10, len(x) - 1)
+        ood = OutOfDistribution(params={"k": k})
+        return ood.fit_score(features=x)
+    return ood.fit_score(pred_probs=probs, labels=y)
+
+
+def _issue_counts(table: pd.DataFrame, ordinal: bool) -> dict:
+    fitted = table[table["fitted"]]
+    issues = fitted[fitted["is_label_issue"]]
+    counts = {
+        "issues": int(len(issues)),
+        "issues_per_given_label": {str(k): int(v) for k, v in issues["given_label"].value_counts().sort_index().items()},
+    }
+    if ordinal:
+        far = issues[issues["grade_distance"] >= 2]
+        counts["issues_distance_2_or_more"] = int(len(far))
+        counts["issues_adjacent"] = int((issues["grade_distance"] == 1).sum())
+    return counts
