@@ -42,7 +42,7 @@ def dicom_flags(catalog: pd.DataFrame, t: Thresholds, flags: FlagSet) -> None:
     patient = catalog["patient_id"].astype("string")
     flags.add("missing_patient_id", patient.isna() | (patient.str.strip() == ""), "no patient id")
     photometric = _column(catalog, "photometric")
-    flags.add("monochrome1", photometric == "MONOCHROME1", "MONOCHROME1 (inverted by the decoder; informational)")
+    flags.add("monochrome1", photometric == "MONOCHROME1", "MONOCHROME1, inverted by the decoder (informational)")
 
 
 def patient_leakage(catalog: pd.DataFrame) -> pd.DataFrame:
