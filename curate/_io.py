@@ -48,6 +48,23 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+def read_parquet_table(path: str | os.PathLike, what: str, error: type[Exception] | None = None):
+    """Read a Parquet file as a pyarrow Table, or raise one line naming the file and ``what`` it should be."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.errors import CurateError
+
+    error = error or CurateError
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such {what} file")
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise error(f"{path}: not a readable Parquet {what} ({exc})") from None
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Return the hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate._io import atomic_path
+from curate._io import atomic_path, read_parquet_table
 from curate.errors import CatalogError
 
 __all__ = [
@@ -291,12 +291,7 @@ def read_catalog(path: str | os.PathLike, *, data_root: str | os.PathLike | None
         The catalog; ``df.attrs["data_root"]`` holds the resolved data root.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CatalogError(f"{path}: no such catalog file")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise CatalogError(f"{path}: not a readable Parquet catalog ({exc})") from None
+    table = read_parquet_table(path, "catalog", CatalogError)
     df = validate_catalog(table.to_pandas(), name=str(path))
     if data_root is None:
         data_root = _recorded_root(path, (table.schema.metadata or {}).get(_METADATA_KEY))

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate._io import atomic_path
+from curate._io import atomic_path, read_parquet_table
 from curate.catalog import read_catalog
 from curate.errors import CurateError
 from curate.parallel import Executor
@@ -39,12 +39,7 @@ def write_quality(quality: pd.DataFrame, path: str | os.PathLike) -> Path:
 def read_quality(path: str | os.PathLike) -> pd.DataFrame:
     """Read a quality table; ``attrs`` gets the scan's parameters back."""
     path = Path(path)
-    if not path.is_file():
-        raise CurateError(f"{path}: no such quality file")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise CurateError(f"{path}: not a readable Parquet quality table ({exc})") from None
+    table = read_parquet_table(path, "quality table")
     quality = table.to_pandas()
     if "readable" not in quality.columns or "sample_id" not in quality.columns:
         raise CurateError(f"{path}: not a quality table written by `curate scan`")
