@@ -97,6 +97,8 @@ def cross_val_probabilities(
     probs = np.zeros((len(y), len(classes)), dtype=np.float64)
     folds = np.full(len(y), -1, dtype=np.int64)
     template = make_classifier(classifier, seed)
+    if "pca" in getattr(template, "named_steps", {}):  # small embeddings need no reduction below their size
+        template.set_params(pca__n_components=min(64, features.shape[1], len(y) // 2))
     for fold, (train, test) in enumerate(splitter.split(features, y, groups)):
         model = clone(template).fit(features[train], y[train])
         # a class absent from this fold's training data gets probability 0
