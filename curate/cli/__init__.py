@@ -31,11 +31,13 @@ def _register() -> None:
     from curate.cli.demo import demo
     from curate.cli.ingest import ingest
     from curate.cli.scan import quality, scan
+    from curate.cli.select import select
 
     main.add_command(ingest)
     main.add_command(demo)
     main.add_command(scan)
     main.add_command(quality)
+    main.add_command(select)
 
 
 _register()

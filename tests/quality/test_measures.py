@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter, shift
 
-from curate.imaging import read_image
 from curate.quality.measures import measure_file, perceptual_hashes
 from tests.conftest import write_png
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import shift
 
-from curate.catalog import format_crop, make_sample_id, read_catalog, write_catalog
+from curate.catalog import format_crop, make_sample_id
 from curate.errors import CurateError
 from curate.loaders import load
 from curate.parallel import Executor
