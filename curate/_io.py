@@ -65,6 +65,22 @@ def read_parquet_table(path: str | os.PathLike, what: str, error: type[Exception
         raise error(f"{path}: not a readable Parquet {what} ({exc})") from None
 
 
+def write_parquet_table(frame, path: str | os.PathLike, key: bytes, record: dict) -> Path:
+    """Write a DataFrame atomically as Parquet, with ``record`` as JSON under metadata ``key``."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[key] = json.dumps(record, sort_keys=True, default=str).encode()
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
+    return path
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Return the hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()

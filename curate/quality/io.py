@@ -8,10 +8,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from curate._io import atomic_path, read_parquet_table
+from curate._io import read_parquet_table, write_parquet_table
 from curate.catalog import read_catalog
 from curate.errors import CurateError
 from curate.parallel import Executor
@@ -25,15 +23,8 @@ _METADATA_KEY = b"curate.quality"
 
 def write_quality(quality: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a quality table atomically, with the scan's parameters in the Parquet metadata."""
-    path = Path(path)
-    table = pa.Table.from_pandas(quality, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[_METADATA_KEY] = json.dumps(
-        {k: v for k, v in quality.attrs.items() if k in ("scan_version", "thresholds", "catalog_fingerprint")}
-    ).encode()
-    with atomic_path(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(meta), tmp)
-    return path
+    record = {k: v for k, v in quality.attrs.items() if k in ("scan_version", "thresholds", "catalog_fingerprint")}
+    return write_parquet_table(quality, path, _METADATA_KEY, record)
 
 
 def read_quality(path: str | os.PathLike) -> pd.DataFrame:

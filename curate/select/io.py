@@ -8,10 +8,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from curate._io import atomic_path
+from curate._io import read_parquet_table, write_parquet_table
 from curate.catalog import read_catalog
 from curate.errors import CurateError
 from curate.tables import read_table
@@ -32,24 +30,13 @@ _FALSE = {"false", "0", "no", "n", "f", ""}
 
 def write_selection(selection: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a selection table atomically; its record (``attrs["selection"]``) goes in the Parquet metadata."""
-    path = Path(path)
-    table = pa.Table.from_pandas(selection, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[_METADATA_KEY] = json.dumps(selection.attrs.get("selection", {}), sort_keys=True, default=str).encode()
-    with atomic_path(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(meta), tmp)
-    return path
+    return write_parquet_table(selection, path, _METADATA_KEY, selection.attrs.get("selection", {}))
 
 
 def read_selection(path: str | os.PathLike) -> pd.DataFrame:
     """Read a selection table written by :func:`write_selection`, with its record in ``attrs``."""
     path = Path(path)
-    if not path.is_file():
-        raise CurateError(f"{path}: no such selection file")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise CurateError(f"{path}: not a readable Parquet file ({exc})") from None
+    table = read_parquet_table(path, "selection")
     raw = (table.schema.metadata or {}).get(_METADATA_KEY)
     selection = table.to_pandas()
     if raw is None:
