@@ -145,7 +145,8 @@ def find_label_noise(
     table["fitted"] = fit
     table["excluded_reason"] = reasons.replace("", None).astype("string")
     fitted_rows = np.flatnonzero(fit)
-    table["suggested_label"] = pd.Series(pd.NA, index=table.index, dtype=catalog["label"].dtype)
+    label_dtype = "Int64" if pd.api.types.is_integer_dtype(catalog["label"]) else "string"
+    table["suggested_label"] = pd.Series(pd.NA, index=table.index, dtype=label_dtype)
     table.loc[fitted_rows, "suggested_label"] = classes[suggested]
     table["label_quality"] = np.nan
     table.loc[fitted_rows, "label_quality"] = scores

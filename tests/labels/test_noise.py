@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curate.errors import CurateError
+from curate.labels.features import image_features, read_embeddings
+from curate.labels.noise import find_label_noise
+from curate.labels.probe import cross_val_probabilities
+
+
+def _catalog(n_patients: int = 60, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two knees per patient; features carry the grade plus noise."""
+    rng = np.random.default_rng(seed)
+    rows, feats = [], []
+    for p in range(n_patients):
+        for side in "LR":
+            grade = int(rng.integers(0, 3))
+            rows.append({"sample_id": f"{p}{side}", "label": grade, "patient_id": str(p), "path": f"{p}{side}.png"})
+            feats.append(np.r_[grade * 2.0, rng.normal(0, 0.5, 7)])
+    catalog = pd.DataFrame(rows)
+    return catalog, pd.DataFrame(np.array(feats), index=pd.Index(catalog["sample_id"], name="sample_id"))
+
+
+def test_both_knees_of_a_patient_are_always_predicted_by_the_same_fold():
+    catalog, _ = _catalog()
+    rng = np.random.default_rng(1)
+    # the two knees of a patient are the same image: a leaky split would predict one from the other
+    per_patient = rng.normal(0, 1, (60, 16))
+    x = np.repeat(per_patient, 2, axis=0)
+    result = cross_val_probabilities(x, catalog["label"].to_numpy(), catalog["patient_id"].to_numpy(), n_splits=5)
+    folds = pd.Series(result.folds).groupby(catalog["patient_id"].to_numpy()).nunique()
+    assert (folds == 1).all()
+    # labels are random with respect to these features, so out-of-sample accuracy stays near chance
+    accuracy = (result.pred_probs.argmax(1) == catalog["label"].to_numpy()).mean()
+    assert accuracy < 0.6
+
+
+def test_a_distant_flip_is_found_and_its_grade_distance_reported():
+    catalog, features = _catalog(n_patients=80)
+    catalog.loc[4, "label"] = 2 if catalog.loc[4, "label"] == 0 else 0  # a gross error
+    result = find_label_noise(catalog, features, seed=0)
+    row = result.table.set_index("sample_id").loc[catalog.loc[4, "sample_id"]]
+    assert row["is_label_issue"] and row["grade_distance"] == 2
+    assert result.metrics["accuracy"] > 0.9 and result.metrics["quadratic_kappa"] > 0.9
+    assert result.table["fitted"].all()
+
+
+def test_quality_flags_keep_samples_out_of_the_fit_with_a_reason():
+    catalog, features = _catalog()
+    quality = pd.DataFrame({"sample_id": catalog["sample_id"], "flag_unreadable": False, "flag_exact_duplicate": False})
+    quality.loc[3, "flag_exact_duplicate"] = True
+    result = find_label_noise(catalog, features, quality=quality)
+    row = result.table.set_index("sample_id").loc[catalog.loc[3, "sample_id"]]
+    assert not row["fitted"] and row["excluded_reason"] == "exact_duplicate" and pd.isna(row["label_quality"])
+
+
+def test_embeddings_join_by_id_in_any_order_and_name_missing_samples(tmp_path):
+    catalog, features = _catalog(n_patients=5)
+    features.columns = [f"e{k}" for k in range(features.shape[1])]
+    shuffled = features.sample(frac=1.0, random_state=3).reset_index()
+    shuffled.to_parquet(tmp_path / "emb.parquet")
+    loaded = read_embeddings(tmp_path / "emb.parquet", catalog)
+    assert list(loaded.index) == list(catalog["sample_id"])
+    np.testing.assert_allclose(loaded.to_numpy(), features.loc[catalog["sample_id"]].to_numpy())
+    shuffled.iloc[2:].to_parquet(tmp_path / "partial.parquet")
+    missing = sorted(set(catalog["sample_id"]) - set(shuffled.iloc[2:]["sample_id"]))
+    with pytest.raises(CurateError, match="no embedding for 2 sample"):
+        read_embeddings(tmp_path / "partial.parquet", catalog)
+    with pytest.raises(CurateError, match=missing[0]):
+        read_embeddings(tmp_path / "partial.parquet", catalog)
+
+
+def test_image_features_have_a_fixed_length_whatever_the_resolution():
+    small = image_features(np.random.default_rng(0).random((120, 100), dtype=np.float32))
+    large = image_features(np.random.default_rng(0).random((900, 1000), dtype=np.float32))
+    assert small.shape == large.shape and np.isfinite(small).all()
