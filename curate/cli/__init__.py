@@ -30,10 +30,12 @@ def _register() -> None:
     # Imported here so that `curate --help` does not pay for every command's imports.
     from curate.cli.demo import demo
     from curate.cli.ingest import ingest
+    from curate.cli.labels import labels
     from curate.cli.scan import quality, scan
     from curate.cli.select import select
 
     main.add_command(ingest)
+    main.add_command(labels)
     main.add_command(demo)
     main.add_command(scan)
     main.add_command(quality)

@@ -182,8 +182,8 @@ def _outlier_scores(x: np.ndarray | None, probs: np.ndarray, y: np.ndarray) -> n
     if x is not None:
         k = min(10, len(x) - 1)
         ood = OutOfDistribution(params={"k": k})
-        return ood.fit_score(features=x)
-    return ood.fit_score(pred_probs=probs, labels=y)
+        return ood.fit_score(features=x, verbose=False)
+    return ood.fit_score(pred_probs=probs, labels=y, verbose=False)
 
 
 def _issue_counts(table: pd.DataFrame, ordinal: bool) -> dict:

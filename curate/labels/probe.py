@@ -10,6 +10,7 @@ trained on other patients only.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score
 from sklearn.model_selection import StratifiedGroupKFold
@@ -100,7 +102,10 @@ def cross_val_probabilities(
     if "pca" in getattr(template, "named_steps", {}):  # small embeddings need no reduction below their size
         template.set_params(pca__n_components=min(64, features.shape[1], len(y) // 2))
     for fold, (train, test) in enumerate(splitter.split(features, y, groups)):
-        model = clone(template).fit(features[train], y[train])
+        with warnings.catch_warnings():
+            # an unconverged probe is still a usable probe; the metrics say how good it is
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = clone(template).fit(features[train], y[train])
         # a class absent from this fold's training data gets probability 0
         probs[np.ix_(test, model.classes_ if hasattr(model, "classes_") else np.arange(len(classes)))] = model.predict_proba(
             features[test]
