@@ -29,7 +29,9 @@ def main() -> None:
 def _register() -> None:
     # Imported here so that `curate --help` does not pay for every command's imports.
     from curate.cli.demo import demo
+    from curate.cli.export import export
     from curate.cli.ingest import ingest
+    from curate.cli.manifest import manifest
     from curate.cli.labels import labels
     from curate.cli.scan import quality, scan
     from curate.cli.select import select
@@ -40,6 +42,8 @@ def _register() -> None:
     main.add_command(scan)
     main.add_command(quality)
     main.add_command(select)
+    main.add_command(manifest)
+    main.add_command(export)
 
 
 _register()

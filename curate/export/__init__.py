@@ -1,0 +1,91 @@
+"""Exports that trainers consume, one module per format.
+
+==================  ==========================================================
+``llava``           ``<split>.json`` conversation lists + ``images/``
+``hf-imagefolder``  ``train/ validation/ test/`` with images + ``metadata.jsonl``
+``imagefolder``     ``<split>/<class>/<image>`` (torchvision ``ImageFolder``)
+``csv``, ``jsonl``  the rows with absolute image paths, no image files
+==================  ==========================================================
+
+Every export is written into a temporary folder and renamed into place, and
+records the manifest name and version in ``curate_export.json``. Image files are
+named ``<sample_id>.<ext>``; DICOM sources and cropped samples become 8-bit PNGs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from curate._io import atomic_directory
+from curate.errors import CurateError
+from curate.export._files import LINKS, ImagePlacer, check_output, write_record
+from curate.export.hf_imagefolder import write_hf_imagefolder
+from curate.export.imagefolder import write_imagefolder
+from curate.export.llava import DEFAULT_ANSWER, DEFAULT_QUESTION, write_llava
+from curate.export.tables import write_csv, write_jsonl
+
+__all__ = ["FORMATS", "LINKS", "DEFAULT_QUESTION", "DEFAULT_ANSWER", "export_manifest"]
+
+#: Format name -> writer ``(manifest, folder, placer, **options) -> dict``.
+FORMATS: dict[str, Callable[..., dict]] = {
+    "llava": write_llava,
+    "hf-imagefolder": write_hf_imagefolder,
+    "imagefolder": write_imagefolder,
+    "csv": write_csv,
+    "jsonl": write_jsonl,
+}
+
+
+def export_manifest(
+    manifest,
+    fmt: str,
+    output: str | os.PathLike,
+    *,
+    link: str = "symlink",
+    data_root: str | os.PathLike | None = None,
+    question: str | None = None,
+    answer: str | None = None,
+) -> dict:
+    """Export ``manifest`` (a :class:`~curate.manifest.Manifest`) to ``output`` in format ``fmt``.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        From :func:`curate.manifest.open_manifest` or :func:`~curate.manifest.build_manifest`.
+    fmt : str
+        One of :data:`FORMATS`.
+    output : path
+        A folder that does not exist yet or is empty.
+    link : {"symlink", "hardlink", "copy"}
+        How image files that need no conversion are put in place.
+    data_root : path, optional
+        Where the images are now (default: the manifest's recorded data root).
+    question, answer : str, optional
+        LLaVA templates, filled from the row (``{label}``, ``{split}``, any column).
+
+    Returns
+    -------
+    dict
+        The record written to ``curate_export.json``, plus ``output``.
+
+    Raises
+    ------
+    CurateError
+        Unknown format or link, an output folder that is not empty, a missing or
+        undecodable image; nothing is left behind.
+    """
+    if fmt not in FORMATS:
+        raise CurateError(f"unknown export format {fmt!r}: {', '.join(FORMATS)}")
+    if (question is not None or answer is not None) and fmt != "llava":
+        raise CurateError("--question and --answer are templates of the llava format")
+    output = check_output(output)
+    placer = ImagePlacer(data_root if data_root is not None else manifest.card["data_root"], link)
+    options = {}
+    if fmt == "llava":
+        options = {"question": question or DEFAULT_QUESTION, "answer": answer or DEFAULT_ANSWER}
+    with atomic_directory(output) as tmp:
+        details = FORMATS[fmt](manifest, Path(tmp), placer, **options)
+        record = write_record(Path(tmp), manifest, fmt, link=link, converted_to_png=placer.converted, **details)
+    return {**record, "output": str(output)}
