@@ -33,6 +33,7 @@ def _register() -> None:
     from curate.cli.ingest import ingest
     from curate.cli.manifest import manifest
     from curate.cli.labels import labels
+    from curate.cli.run import run
     from curate.cli.scan import quality, scan
     from curate.cli.select import select
 
@@ -44,6 +45,7 @@ def _register() -> None:
     main.add_command(select)
     main.add_command(manifest)
     main.add_command(export)
+    main.add_command(run)
 
 
 _register()

@@ -1,0 +1,291 @@
+"""Run a checked recipe: ingest -> task -> scan -> labels -> select -> manifest -> exports.
+
+Intermediate tables go to a work folder (default ``.curate/work`` beside the manifest
+store's parent, i.e. ``./.curate/work`` for the default store ``./manifests``)::
+
+    WORK/catalog/<key>/catalog.parquet    the catalog (after the task), key: loader, options, root, task, rows
+    WORK/scan/<key>/quality.parquet       key: catalog key + files' size/mtime + thresholds
+    WORK/labels/<key>/labels.parquet      key: scan key + folds, classifier, seed, features file
+    WORK/runs/<recipe name>/selection.parquet
+
+A stage whose key folder exists is reused, so a second recipe on the same data (or the
+same recipe again) does not scan again; the scan also keeps its own cache by file content.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from curate._io import sha256_file
+from curate.errors import CurateError
+from curate.recipe.schema import Recipe, RecipeError
+
+__all__ = ["run_recipe", "check_data_root", "default_work", "recorded_recipe"]
+
+_WORK_ENV = "CURATE_WORK_DIR"
+
+
+def default_work(store: str | os.PathLike | None = None) -> Path:
+    """``$CURATE_WORK_DIR``, else ``.curate/work`` in the folder that holds the store."""
+    if os.environ.get(_WORK_ENV):
+        return Path(os.environ[_WORK_ENV])
+    from curate.manifest import default_store
+
+    store_path = Path(store) if store is not None else default_store()
+    return store_path.resolve().parent / ".curate" / "work"
+
+
+def _key(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _path(template: str | None, **values: str) -> Path | None:
+    """A recipe path with ``{work}``, ``{name}``, ``{data_root}`` (and ``{version}``) filled in."""
+    if template is None:
+        return None
+    try:
+        return Path(template.format(**values))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise CurateError(f"path {template!r}: unknown placeholder {exc}; use {{work}}, {{name}}, {{data_root}}") from None
+
+
+def recorded_recipe(recipe: Recipe) -> dict:
+    """The recipe as the card records it: everything but the data root (the card's ``data_root``).
+
+    Leaving the root out keeps the version id the same on every machine.
+    """
+    data = copy.deepcopy(recipe.data)
+    data["source"].pop("data_root", None)
+    return data
+
+
+def _files_fingerprint(catalog, root: Path) -> str:
+    """sha256 over every file's (path, size, mtime): a changed file invalidates the cached scan."""
+    digest = hashlib.sha256()
+    for rel in sorted(set(catalog["path"].astype(str))):
+        try:
+            st = os.stat(root / rel)
+            digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{rel}\0missing\n".encode())
+    return digest.hexdigest()
+
+
+def check_data_root(recipe: Recipe) -> Path:
+    """The recipe's data root, refused (naming the recipe's line) when it does not exist."""
+    root = Path(recipe.data["source"]["data_root"]).expanduser()
+    if not root.exists():
+        raise RecipeError(f"{recipe.where('source.data_root')}: data root {root} does not exist (pass --data-root)")
+    return root
+
+
+def _check_inputs(recipe: Recipe, root: Path, places: dict[str, str]) -> None:
+    """Refuse missing inputs before any work."""
+    data = recipe.data
+    check_data_root(recipe)
+    frozen = _path(data["split"]["frozen"], **places)
+    if frozen is not None and not frozen.is_file():
+        raise RecipeError(f"{recipe.where('split.frozen')}: frozen split {frozen} does not exist")
+    for key in ("embeddings", "pred_probs"):
+        given = _path(data["labels"][key], **places)
+        if data["labels"]["enabled"] and given is not None and not given.is_file():
+            raise RecipeError(f"{recipe.where('labels.' + key)}: {given} does not exist")
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    store: str | os.PathLike | None = None,
+    work: str | os.PathLike | None = None,
+    report: Callable[[dict], None] | None = None,
+) -> dict:
+    """Run ``recipe`` and store its manifest; return a summary of every stage.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        From :func:`curate.recipe.load_recipe`.
+    store : path, optional
+        Manifest store (default :func:`curate.manifest.default_store`).
+    work : path, optional
+        Work folder for intermediate tables (default :func:`default_work`).
+    report : callable, optional
+        Called with each stage's summary as soon as the stage is done.
+
+    Returns
+    -------
+    dict
+        ``name``, ``version``, ``ref``, ``new_version``, ``parent``, ``stages`` (a list of summaries).
+    """
+    from curate.catalog import write_catalog
+    from curate.loaders import load
+    from curate.manifest import build_manifest, versions, write_manifest
+    from curate.quality.rules import Thresholds
+    from curate.select.frozen import catalog_fingerprint
+
+    data = recipe.data
+    work = Path(work) if work is not None else default_work(store)
+    root = Path(data["source"]["data_root"]).expanduser()
+    places = {"work": str(work), "name": data["name"], "data_root": str(root)}
+    _check_inputs(recipe, root, places)
+    stages: list[dict] = []
+
+    def done(stage: dict) -> None:
+        stages.append(stage)
+        if report is not None:
+            report(stage)
+
+    # Ingest always runs (it lists files; cheap), so a changed folder is never missed.
+    start = time.perf_counter()
+    result = load(data["source"]["loader"], root, **data["source"]["options"])
+    catalog, problems = result.catalog, result.problems
+    left_out = 0
+    if data["task"] is not None:
+        from curate.tasks import Task, apply_task
+
+        attrs = dict(catalog.attrs)
+        catalog, task_problems = apply_task(catalog, Task.from_dict(data["task"]))
+        catalog.attrs.update(attrs)
+        left_out = len(task_problems)
+    if catalog.empty:
+        raise CurateError(f"{recipe.where('source')}: the source gives no samples")
+    data_root = Path(result.data_root).resolve()
+    catalog_key = _key("catalog", data["source"]["loader"], data["source"]["options"], str(data_root),
+                       data["task"], catalog_fingerprint(catalog))
+    catalog_path = work / "catalog" / catalog_key / "catalog.parquet"
+    reused = catalog_path.is_file()
+    if not reused:
+        write_catalog(catalog, catalog_path, data_root)
+    done({"stage": "ingest", "samples": len(catalog), "problems": len(problems), "left_out_by_task": left_out,
+          "output": str(catalog_path), "reused": False, "catalog_cached": reused, "seconds": round(time.perf_counter() - start, 2)})
+
+    quality_path = None
+    scan_key = _key("no-scan", catalog_key)
+    if data["scan"]["enabled"]:
+        from curate.quality.io import read_quality_summary, scan_to_file
+
+        start = time.perf_counter()
+        thresholds = Thresholds.from_dict(data["scan"]["thresholds"]).to_dict()
+        scan_key = _key("scan", catalog_key, _files_fingerprint(catalog, data_root), thresholds)
+        quality_path = work / "scan" / scan_key / "quality.parquet"
+        reused = quality_path.is_file()
+        if reused:
+            summary = read_quality_summary(quality_path, catalog_path)
+        else:
+            summary = scan_to_file(catalog_path, quality_path, workers=data["scan"]["workers"], thresholds=thresholds)
+        done({"stage": "scan", **_flagged(summary), "output": str(quality_path), "reused": reused,
+              "seconds": round(time.perf_counter() - start, 2)})
+
+    labels_path = None
+    if data["labels"]["enabled"]:
+        from curate.labels.io import labels_to_file
+
+        start = time.perf_counter()
+        cfg = data["labels"]
+        files = {k: _path(cfg[k], **places) for k in ("embeddings", "pred_probs")}
+        hashes = {k: sha256_file(p) if p is not None else None for k, p in files.items()}
+        labels_key = _key("labels", scan_key, cfg["folds"], cfg["classifier"], data["seed"], hashes)
+        labels_path = work / "labels" / labels_key / "labels.parquet"
+        reused = labels_path.is_file()
+        if not reused:
+            labels_to_file(catalog_path, labels_path, quality_path=quality_path, n_splits=cfg["folds"],
+                           classifier=cfg["classifier"], seed=data["seed"], **files)
+        from curate.labels.io import read_labels_table
+
+        issues = int(read_labels_table(labels_path)["is_label_issue"].fillna(False).astype(bool).sum())
+        done({"stage": "labels", "issues": issues, "output": str(labels_path), "reused": reused,
+              "seconds": round(time.perf_counter() - start, 2)})
+
+    from curate.select.io import read_selection, select_to_file
+
+    start = time.perf_counter()
+    split, sampler, exclude = data["split"], data["sampler"], data["exclude"]
+    selection_path = work / "runs" / data["name"] / "selection.parquet"
+    select_report = select_to_file(
+        catalog_path,
+        selection_path,
+        quality=quality_path,
+        labels=labels_path,
+        split=None if split["method"] == "frozen" else split["method"],
+        fractions=split["fractions"] and ",".join(map(str, split["fractions"])),
+        split_seed=split["seed"],
+        frozen_split=_path(split["frozen"], **places),
+        freeze_split=_path(split["freeze"], **places),
+        sampler=sampler["name"],
+        n=sampler["n"],
+        per_class=sampler["per_class"],
+        short=sampler["short"],
+        strategy=sampler["strategy"],
+        weighting=sampler["weighting"],
+        beta=sampler["beta"],
+        exclude=exclude["add"],
+        keep=exclude["keep"],
+        min_grade_distance=exclude["min_grade_distance"],
+        seed=data["seed"],
+    )
+    selection = read_selection(selection_path)
+    chosen = selection[selection["selected"].astype(bool)]
+    done({"stage": "select", "selected": chosen["split"].astype(str).value_counts().sort_index().to_dict(),
+          "excluded": int(selection["exclusion_reason"].notna().sum()),
+          "frozen_split": select_report.get("frozen_split"), "output": str(selection_path), "reused": False,
+          "seconds": round(time.perf_counter() - start, 2)})
+
+    from curate.catalog import read_catalog
+    from curate.labels.io import read_labels_table
+    from curate.quality.io import read_quality
+
+    start = time.perf_counter()
+    manifest = build_manifest(
+        read_catalog(catalog_path),
+        selection,
+        name=data["name"],
+        recipe=recorded_recipe(recipe),
+        quality=read_quality(quality_path) if quality_path is not None else None,
+        labels=read_labels_table(labels_path) if labels_path is not None else None,
+    )
+    new_version = manifest.version not in versions(data["name"], store)
+    manifest = write_manifest(manifest, store)
+    done({"stage": "manifest", "ref": manifest.ref, "new_version": new_version, "parent": manifest.card.get("parent"),
+          "samples": manifest.card["samples"], "rows": manifest.card["rows"], "reused": not new_version,
+          "seconds": round(time.perf_counter() - start, 2)})
+
+    for item in data["exports"]:
+        done(_export(manifest, item, {**places, "version": manifest.version}))
+
+    return {"name": manifest.name, "version": manifest.version, "ref": manifest.ref, "new_version": new_version,
+            "parent": manifest.card.get("parent"), "stages": stages}
+
+
+def _flagged(summary: dict) -> dict:
+    """The scan summary in brief: readable images, count per flag, redundant duplicates."""
+    return {
+        "samples": summary.get("samples"),
+        "readable": summary.get("readable"),
+        "flags": {name: value["count"] for name, value in summary.get("flags", {}).items()},
+        "redundant_duplicates": summary.get("duplicates", {}).get("redundant_samples"),
+    }
+
+
+def _export(manifest, item: dict, places: dict[str, str]) -> dict:
+    """Export once per version: an output already holding this version's export is kept."""
+    from curate.export import export_manifest
+
+    start = time.perf_counter()
+    output = _path(item["output"], **places)
+    record_file = output / "curate_export.json"
+    if record_file.is_file():
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        if record.get("ref") == manifest.ref and record.get("format") == item["format"]:
+            return {"stage": "export", "format": item["format"], "output": str(output), "reused": True, "seconds": 0.0}
+    export_manifest(manifest, item["format"], output, link=item["link"], question=item["question"],
+                    answer=item["answer"])
+    return {"stage": "export", "format": item["format"], "output": str(output), "reused": False,
+            "seconds": round(time.perf_counter() - start, 2)}
