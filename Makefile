@@ -17,15 +17,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on built-in demo data: generate it, ingest it into a catalog, scan its quality.
+## The main job on built-in demo data: generate it, then build the balanced-500 and the full
+## manifests (same official val/test) and print their ids.
 demo: $(STAMP)
 	$(BIN)/curate demo demo_data --overwrite
-	$(BIN)/curate ingest oai-kl demo_data -o demo_data/catalog.parquet
-	$(BIN)/curate scan demo_data/catalog.parquet -o demo_data/quality.parquet
+	$(BIN)/curate run recipes/demo.yaml recipes/demo_full.yaml
 
 ## The whole test suite.
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) demo_data .pytest_cache
+	rm -rf $(VENV) demo_data demo_exports .curate .pytest_cache
