@@ -10,16 +10,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-__all__ = ["progress_bar", "progress_factory", "print_json", "console", "counts_table"]
+__all__ = ["progress_bar", "progress_reporter", "print_json", "console", "counts_table"]
 
 console = Console()
 err_console = Console(stderr=True)
 
 
-@contextlib.contextmanager
-def progress_bar(total: int, description: str, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``, drawing a bar with images/s on stderr while the work runs."""
-    columns = (
+def _columns() -> tuple:
+    return (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -27,37 +25,39 @@ def progress_bar(total: int, description: str, *, enabled: bool = True) -> Itera
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err_console, disable=not enabled, transient=False) as progress:
-        task = progress.add_task(description, total=total, rate="")
-
-        def advance(n: int = 1) -> None:
-            progress.advance(task, n)
-            speed = progress.tasks[task].speed
-            if speed:
-                progress.update(task, rate=f"{speed:,.0f}/s")
-
-        yield advance
 
 
-def progress_factory(enabled: bool = True):
-    """A ``progress(description, total) -> advance(n)`` factory drawing one rich bar per phase."""
+@contextlib.contextmanager
+def progress_reporter(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """Yield ``start(description, total) -> advance(n)``: one live display on stderr, a bar per phase.
 
-    def start(description: str, total: int):
-        if not enabled or total <= 0:
-            return lambda n: None
-        context = progress_bar(total, description)
-        advance = context.__enter__()
-        state = {"done": 0}
+    The API's long functions take such a ``progress`` factory; the display closes
+    with the block, whatever happened inside it.
+    """
+    # transient: the bars go when the block ends; the command then prints what was done
+    with Progress(*_columns(), console=err_console, disable=not enabled, transient=True) as progress:
 
-        def step(n: int) -> None:
-            advance(n)
-            state["done"] += n
-            if state["done"] >= total:
-                context.__exit__(None, None, None)
+        def start(description: str, total: int) -> Callable[[int], None]:
+            if total <= 0:  # nothing to do (e.g. everything came from the cache): no empty bar
+                return lambda n=1: None
+            task = progress.add_task(description, total=total, rate="")
 
-        return step
+            def advance(n: int = 1) -> None:
+                progress.advance(task, n)
+                speed = progress.tasks[task].speed
+                if speed:
+                    progress.update(task, rate=f"{speed:,.0f}/s")
 
-    return start
+            return advance
+
+        yield start
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, description: str, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)`` for a single bar with its rate."""
+    with progress_reporter(enabled) as start:
+        yield start(description, total)
 
 
 def print_json(data: object) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curate.cli._output import console, print_json, progress_factory
+from curate.cli._output import console, print_json, progress_reporter
 
 
 @click.command("labels")
@@ -24,18 +24,19 @@ def labels(catalog, output, quality, embeddings, pred_probs, folds, classifier, 
     """Flag images whose label is probably wrong, with the suggested label and the grade distance."""
     from curate.labels.io import labels_to_file
 
-    summary = labels_to_file(
-        catalog,
-        output,
-        quality_path=quality,
-        embeddings=embeddings,
-        pred_probs=pred_probs,
-        n_splits=folds,
-        classifier=classifier,
-        seed=seed,
-        workers=workers,
-        progress=None if as_json else progress_factory(),
-    )
+    with progress_reporter(enabled=not as_json) as progress:
+        summary = labels_to_file(
+            catalog,
+            output,
+            quality_path=quality,
+            embeddings=embeddings,
+            pred_probs=pred_probs,
+            n_splits=folds,
+            classifier=classifier,
+            seed=seed,
+            workers=workers,
+            progress=progress,
+        )
     if as_json:
         print_json(summary)
         return

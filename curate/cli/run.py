@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curate.cli._output import console, print_json
+from curate.cli._output import console, print_json, progress_reporter
 
 
 def _describe(stage: dict) -> str:
@@ -58,7 +58,9 @@ def run(recipes, data_root, store, work, overrides, as_json) -> None:
         if not as_json:
             console.print(f"[bold]{recipe.path}[/bold] -> {recipe.name}")
         report = None if as_json else (lambda stage: console.print(_describe(stage), highlight=False, markup=False, soft_wrap=True))
-        results.append({"recipe": str(recipe.path), **run_recipe(recipe, store=store, work=work, report=report)})
+        with progress_reporter(enabled=not as_json) as progress:
+            summary = run_recipe(recipe, store=store, work=work, report=report, progress=progress)
+        results.append({"recipe": str(recipe.path), **summary})
     if as_json:
         print_json(results if len(results) > 1 else results[0])
         return

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curate.cli._output import console, print_json, progress_factory
+from curate.cli._output import console, print_json, progress_reporter
 
 
 def _parse_thresholds(values: tuple[str, ...]) -> dict[str, str]:
@@ -34,17 +34,18 @@ def scan(catalog, output, workers, scheduler, dask_local, thresholds, data_root,
     """Measure every image once; flag quality problems, duplicates, DICOM issues and leakage."""
     from curate.quality.io import scan_to_file
 
-    summary = scan_to_file(
-        catalog,
-        output,
-        workers=workers,
-        scheduler=scheduler,
-        dask_local=dask_local,
-        thresholds=_parse_thresholds(thresholds),
-        data_root=data_root,
-        cache_dir=False if no_cache else cache_dir,
-        progress=None if as_json else progress_factory(),
-    )
+    with progress_reporter(enabled=not as_json) as progress:
+        summary = scan_to_file(
+            catalog,
+            output,
+            workers=workers,
+            scheduler=scheduler,
+            dask_local=dask_local,
+            thresholds=_parse_thresholds(thresholds),
+            data_root=data_root,
+            cache_dir=False if no_cache else cache_dir,
+            progress=progress,
+        )
     if as_json:
         print_json(summary)
     else:

@@ -106,6 +106,7 @@ def run_recipe(
     store: str | os.PathLike | None = None,
     work: str | os.PathLike | None = None,
     report: Callable[[dict], None] | None = None,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
     """Run ``recipe`` and store its manifest; return a summary of every stage.
 
@@ -119,6 +120,8 @@ def run_recipe(
         Work folder for intermediate tables (default :func:`default_work`).
     report : callable, optional
         Called with each stage's summary as soon as the stage is done.
+    progress : callable, optional
+        ``progress(description, total) -> advance(n)`` for the long stages (scan, features).
 
     Returns
     -------
@@ -180,7 +183,9 @@ def run_recipe(
         if reused:
             summary = read_quality_summary(quality_path, catalog_path)
         else:
-            summary = scan_to_file(catalog_path, quality_path, workers=data["scan"]["workers"], thresholds=thresholds)
+            summary = scan_to_file(
+                catalog_path, quality_path, workers=data["scan"]["workers"], thresholds=thresholds, progress=progress
+            )
         done({"stage": "scan", **_flagged(summary), "output": str(quality_path), "reused": reused,
               "seconds": round(time.perf_counter() - start, 2)})
 
@@ -197,7 +202,7 @@ def run_recipe(
         reused = labels_path.is_file()
         if not reused:
             labels_to_file(catalog_path, labels_path, quality_path=quality_path, n_splits=cfg["folds"],
-                           classifier=cfg["classifier"], seed=data["seed"], **files)
+                           classifier=cfg["classifier"], seed=data["seed"], progress=progress, **files)
         from curate.labels.io import read_labels_table
 
         issues = int(read_labels_table(labels_path)["is_label_issue"].fillna(False).astype(bool).sum())
