@@ -31,26 +31,35 @@ def _columns() -> tuple:
 def progress_reporter(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """Yield ``start(description, total) -> advance(n)``: one live display on stderr, a bar per phase.
 
-    The API's long functions take such a ``progress`` factory; the display closes
-    with the block, whatever happened inside it.
+    The API's long functions take such a ``progress`` factory. The display starts
+    with the first phase (an error before any work prints nothing else) and is
+    closed with the block, whatever happened inside it; its bars are transient, the
+    command prints what was done.
     """
-    # transient: the bars go when the block ends; the command then prints what was done
-    with Progress(*_columns(), console=err_console, disable=not enabled, transient=True) as progress:
+    holder: dict[str, Progress] = {}
 
-        def start(description: str, total: int) -> Callable[[int], None]:
-            if total <= 0:  # nothing to do (e.g. everything came from the cache): no empty bar
-                return lambda n=1: None
-            task = progress.add_task(description, total=total, rate="")
+    def start(description: str, total: int) -> Callable[[int], None]:
+        if not enabled or total <= 0:  # nothing to show (e.g. everything came from the cache)
+            return lambda n=1: None
+        if "live" not in holder:
+            holder["live"] = Progress(*_columns(), console=err_console, transient=True)
+            holder["live"].start()
+        progress = holder["live"]
+        task = progress.add_task(description, total=total, rate="")
 
-            def advance(n: int = 1) -> None:
-                progress.advance(task, n)
-                speed = progress.tasks[task].speed
-                if speed:
-                    progress.update(task, rate=f"{speed:,.0f}/s")
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+            speed = progress.tasks[task].speed
+            if speed:
+                progress.update(task, rate=f"{speed:,.0f}/s")
 
-            return advance
+        return advance
 
+    try:
         yield start
+    finally:
+        if "live" in holder:
+            holder["live"].stop()
 
 
 @contextlib.contextmanager
