@@ -28,6 +28,7 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so that `curate --help` does not pay for every command's imports.
+    from curate.cli.browse import browse, review
     from curate.cli.demo import demo
     from curate.cli.export import export
     from curate.cli.ingest import ingest
@@ -46,6 +47,8 @@ def _register() -> None:
     main.add_command(manifest)
     main.add_command(export)
     main.add_command(run)
+    main.add_command(browse)
+    main.add_command(review)
 
 
 _register()
