@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from curate.errors import CurateError
+from curate.select.exclusion import REVIEW_EXCLUDE
 
 __all__ = [
     "REVIEW_COLUMNS",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 REVIEW_COLUMNS = ("sample_id", "action", "new_label", "tag")
-EXCLUDE_REASON = "review: exclude"
+EXCLUDE_REASON = REVIEW_EXCLUDE
 _RELABEL = re.compile(r"^relabel\s*:\s*(?:kl\s*)?(?P<label>\S.*?)\s*$", re.IGNORECASE)
 
 

@@ -26,6 +26,8 @@ def _describe(stage: dict) -> str:
         text = ", ".join(f"{k} {v}" for k, v in stage["selected"].items()) + f" selected; {stage['excluded']} excluded"
         if stage.get("frozen_split"):
             text += f"; split frozen to {stage['frozen_split']}"
+    elif name == "review":
+        text = f"{stage['file']} (sha256 {stage['sha256'][:12]}): {stage['excluded']} excluded by reviewers, relabels applied"
     elif name == "manifest":
         state = "new version" if stage["new_version"] else "already stored, not written again"
         text = f"{stage['ref']} ({state}; {stage['samples']} samples, {stage['rows']} rows"

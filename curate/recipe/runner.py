@@ -211,6 +211,15 @@ def run_recipe(
 
     from curate.select.io import read_selection, select_to_file
 
+    reviewed_out: list[str] = []
+    recorded = recorded_recipe(recipe)
+    if data.get("review"):
+        catalog_path, reviewed_out, review_sha = _apply_review(_path(data["review"], **places), catalog_path, work)
+        # the human decisions are part of how the set was made: their hash goes in the card
+        recorded["review_sha256"] = review_sha
+        done({"stage": "review", "file": data["review"], "sha256": review_sha, "excluded": len(reviewed_out),
+              "output": str(catalog_path), "reused": False, "seconds": 0.0})
+
     start = time.perf_counter()
     split, sampler, exclude = data["split"], data["sampler"], data["exclude"]
     selection_path = work / "runs" / data["name"] / "selection.parquet"
@@ -235,6 +244,7 @@ def run_recipe(
         keep=exclude["keep"],
         min_grade_distance=exclude["min_grade_distance"],
         seed=data["seed"],
+        reviewed_out=reviewed_out,
     )
     selection = read_selection(selection_path)
     chosen = selection[selection["selected"].astype(bool)]
@@ -252,7 +262,7 @@ def run_recipe(
         read_catalog(catalog_path),
         selection,
         name=data["name"],
-        recipe=recorded_recipe(recipe),
+        recipe=recorded,
         quality=read_quality(quality_path) if quality_path is not None else None,
         labels=read_labels_table(labels_path) if labels_path is not None else None,
     )
@@ -267,6 +277,20 @@ def run_recipe(
 
     return {"name": manifest.name, "version": manifest.version, "ref": manifest.ref, "new_version": new_version,
             "parent": manifest.card.get("parent"), "stages": stages}
+
+
+def _apply_review(review_path: Path, catalog_path: Path, work: Path) -> tuple[Path, list[str], str]:
+    """Relabel the catalog as reviewed (written under its own key) and list the samples reviewers excluded."""
+    from curate.browse.review import apply_review, read_review, review_sha256
+    from curate.catalog import read_catalog, write_catalog
+
+    sha = review_sha256(review_path)
+    catalog = read_catalog(catalog_path)
+    relabelled, excluded = apply_review(catalog, read_review(review_path))
+    reviewed_path = work / "catalog" / _key("reviewed", catalog_path.parent.name, sha) / "catalog.parquet"
+    if not reviewed_path.is_file():
+        write_catalog(relabelled, reviewed_path, catalog.attrs["data_root"])
+    return reviewed_path, excluded, sha
 
 
 def _flagged(summary: dict) -> dict:

@@ -75,6 +75,7 @@ _SCHEMA: dict[str, Any] = {
     "name": _Key("str", required=True, nullable=False),
     "description": _Key("str"),
     "seed": _Key("int", 0, nullable=False),
+    "review": _Key("str"),
     "source": {
         "loader": _Key("str", required=True, nullable=False, choices=lambda: _loaders()),
         "data_root": _Key("str"),

@@ -73,6 +73,10 @@ def resolve_exclusions(
     return tuple(dict.fromkeys(rules))
 
 
+#: The reason of a sample a reviewer excluded (tag ``exclude`` in the review file).
+REVIEW_EXCLUDE = "review: exclude"
+
+
 def exclusion_reasons(
     catalog: pd.DataFrame,
     *,
@@ -80,6 +84,7 @@ def exclusion_reasons(
     labels: pd.DataFrame | None = None,
     exclude: Iterable[str] | None = None,
     min_grade_distance: int | None = DEFAULT_MIN_GRADE_DISTANCE,
+    reviewed_out: Iterable[str] = (),
 ) -> pd.Series:
     """The exclusion reason of every catalog sample.
 
@@ -97,6 +102,8 @@ def exclusion_reasons(
     min_grade_distance : int or None
         A label issue excludes when ``grade_distance`` is at least this; None, or a
         missing distance (labels that are not ordinal grades), makes every issue count.
+    reviewed_out : iterable of str
+        Sample ids a reviewer excluded (reason :data:`REVIEW_EXCLUDE`); always applied.
 
     Returns
     -------
@@ -142,6 +149,10 @@ def exclusion_reasons(
             known = sorted(flag_names | {LABEL_ISSUE})
             raise CurateError(f"unknown flag name {name!r}; the quality table has: {', '.join(known)}")
 
+    reviewed_out = set(map(str, reviewed_out))
+    if reviewed_out:
+        masks["review"] = catalog["sample_id"].astype(str).isin(reviewed_out)
+        texts["review"] = REVIEW_EXCLUDE
     reasons = pd.Series("", index=catalog.index, dtype=object)
     for name, mask in masks.items():
         text = texts[name]
@@ -151,7 +162,7 @@ def exclusion_reasons(
     reasons = reasons.mask(reasons == "")
     reasons.name = "exclusion_reason"
     reasons.attrs = {
-        "rules": [r for r in rules if r in masks],
+        "rules": [r for r in rules if r in masks] + (["review"] if reviewed_out else []),
         "not_checked": not_checked,
         "min_grade_distance": min_grade_distance,
     }

@@ -130,6 +130,7 @@ def select_to_file(
     min_grade_distance: int | None = None,
     sample_splits: Iterable[str] = ("train",),
     seed: int = 0,
+    reviewed_out: Iterable[str] = (),
 ) -> dict:
     """Read the files, select, write the selection (and the frozen split) and return the report.
 
@@ -177,6 +178,7 @@ def select_to_file(
         min_grade_distance=DEFAULT_MIN_GRADE_DISTANCE if min_grade_distance is None else min_grade_distance,
         sample_splits=sample_splits,
         seed=seed,
+        reviewed_out=reviewed_out,
     )
     report = selection_report(selection)
     if output is not None:

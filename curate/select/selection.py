@@ -161,6 +161,7 @@ def select(
     min_grade_distance: int | None = DEFAULT_MIN_GRADE_DISTANCE,
     sample_splits: Iterable[str] = ("train",),
     seed: int = 0,
+    reviewed_out: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Split a catalog, exclude what should not be trained on, and sample the training split.
 
@@ -187,6 +188,8 @@ def select(
         The splits the sampler works on (default train only).
     seed : int
         Seed of the sampling (not of the split: a split's seed is its own).
+    reviewed_out : iterable of str
+        Sample ids a reviewer excluded; they keep the reason ``review: exclude``.
 
     Returns
     -------
@@ -220,7 +223,12 @@ def select(
     method = split_info.get("method", "given")
     structural = _structural_reasons(catalog, splits, method)
     rules = exclusion_reasons(
-        catalog, quality=quality, labels=labels, exclude=exclude, min_grade_distance=min_grade_distance
+        catalog,
+        quality=quality,
+        labels=labels,
+        exclude=exclude,
+        min_grade_distance=min_grade_distance,
+        reviewed_out=reviewed_out,
     )
     reasons = _join(structural, rules)
 
