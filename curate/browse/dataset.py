@@ -113,15 +113,16 @@ def sample_records(rows: pd.DataFrame, context: Context | None = None) -> pd.Dat
             return None
         return ids.map(table[name])
 
+    def fill(into: str, values: pd.Series | None) -> None:
+        """Keep what the manifest says; fill only its gaps from a side table."""
+        if values is not None:
+            records[into] = records[into].where(records[into].notna(), values) if into in records else values
+
     quality = _by_id(context.quality)
     if quality is not None:
         for name in ("flags", "dup_group", "dup_keep"):
-            values = column(quality, name)
-            if values is not None:
-                records[name] = records[name].where(records[name].notna(), values) if name in records else values
-        hashes = column(quality, "file_sha256")
-        if hashes is not None:
-            records["sha256"] = records["sha256"].where(records["sha256"].notna(), hashes) if "sha256" in records else hashes
+            fill(name, column(quality, name))
+        fill("sha256", column(quality, "file_sha256"))
     for name in ("side", "laterality"):
         values = column(catalog, name)
         if values is not None and "side" not in records:
@@ -129,9 +130,7 @@ def sample_records(rows: pd.DataFrame, context: Context | None = None) -> pd.Dat
     labels = _by_id(context.labels)
     if labels is not None:
         for name in ("label_quality", "is_label_issue", "suggested_label"):
-            values = column(labels, name)
-            if values is not None:
-                records[name] = records[name].where(records[name].notna(), values) if name in records else values
+            fill(name, column(labels, name))
         # The probe's probability of the class it suggests: the App's confidence slider.
         if "suggested_label" in records:
             probs = {str(c)[5:]: c for c in labels.columns if str(c).startswith("prob_")}
