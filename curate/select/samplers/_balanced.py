@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from curate.errors import CurateError
-from curate.select.samplers._base import BaseSampler, available_counts, check_count, check_short
-from curate.select.samplers._per_class import take_per_class
-from curate.select.strategies import FEATURE_STRATEGIES, check_strategy
+from curate.select.samplers._base import available_counts, check_count, check_short
+from curate.select.samplers._per_class import StrategySampler, take_per_class
+from curate.select.strategies import check_strategy
 
 __all__ = ["BalancedSampler", "balanced_counts"]
 
@@ -32,7 +32,7 @@ def balanced_counts(n: int, classes: Sequence[str], available: Mapping[str, int]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class BalancedSampler(BaseSampler):
+class BalancedSampler(StrategySampler):
     """Take ``n / classes`` samples of every class of the catalog.
 
     Parameters
@@ -62,10 +62,6 @@ class BalancedSampler(BaseSampler):
         check_count("n", self.n)
         check_short(self.short)
         check_strategy(self.strategy)
-
-    @property
-    def needs_features(self) -> bool:  # type: ignore[override]
-        return self.strategy in FEATURE_STRATEGIES
 
     def _sample(self, candidates, *, classes, features, seed, split):
         if self.n < len(classes):

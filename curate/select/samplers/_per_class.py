@@ -78,8 +78,16 @@ def take_per_class(
     return repeat
 
 
+class StrategySampler(BaseSampler):
+    """A sampler that picks each class's samples by ``self.strategy``; some strategies need features."""
+
+    @property
+    def needs_features(self) -> bool:  # type: ignore[override]
+        return self.strategy in FEATURE_STRATEGIES
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PerClassSampler(BaseSampler):
+class PerClassSampler(StrategySampler):
     """Take ``counts[c]`` samples of each class ``c``; classes not listed are not taken.
 
     Parameters
@@ -109,10 +117,6 @@ class PerClassSampler(BaseSampler):
         object.__setattr__(self, "counts", check_counts(self.counts))
         check_short(self.short)
         check_strategy(self.strategy)
-
-    @property
-    def needs_features(self) -> bool:  # type: ignore[override]
-        return self.strategy in FEATURE_STRATEGIES
 
     def _sample(self, candidates, *, classes, features, seed, split):
         unknown = sorted(set(self.counts) - set(classes))

@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Mapping
 
 from curate.errors import CurateError
-from curate.select.samplers._base import BaseSampler, available_counts, check_count
-from curate.select.samplers._per_class import take_per_class
-from curate.select.strategies import FEATURE_STRATEGIES, check_strategy
+from curate.select.samplers._base import available_counts, check_count
+from curate.select.samplers._per_class import StrategySampler, take_per_class
+from curate.select.strategies import check_strategy
 
 __all__ = ["StratifiedSampler", "proportional_counts"]
 
@@ -31,7 +31,7 @@ def proportional_counts(n: int, available: Mapping[str, int]) -> dict[str, int]:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class StratifiedSampler(BaseSampler):
+class StratifiedSampler(StrategySampler):
     """Take ``n`` samples with the class proportions of the split's candidates.
 
     Parameters
@@ -50,10 +50,6 @@ class StratifiedSampler(BaseSampler):
     def __post_init__(self):
         check_count("n", self.n)
         check_strategy(self.strategy)
-
-    @property
-    def needs_features(self) -> bool:  # type: ignore[override]
-        return self.strategy in FEATURE_STRATEGIES
 
     def _sample(self, candidates, *, classes, features, seed, split):
         available = available_counts(candidates, classes)
