@@ -2,23 +2,40 @@
 
 Every measure works on the decoder's normalized pixels (float in [0, 1], bone
 bright), so 8-bit, 12-bit and 16-bit images are measured on the same scale.
+
+The scan measures a chunk of files at a time (:func:`measure_files`): what needs
+the full-size pixels is measured image by image, while the histogram statistics,
+hashes and fingerprints, which work on small arrays, run once per chunk, so numpy's
+per-call cost is paid per chunk rather than per image. Each row depends on its own
+file only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, decode_image
+from curate.quality.similarity import fingerprint_pixels, fingerprints
 
-__all__ = ["SCAN_VERSION", "MEASURE_COLUMNS", "measure_pixels", "perceptual_hash", "perceptual_hashes", "measure_file", "work_image"]
+__all__ = [
+    "SCAN_VERSION",
+    "MEASURE_COLUMNS",
+    "measure_pixels",
+    "perceptual_hash",
+    "perceptual_hashes",
+    "measure_file",
+    "measure_files",
+    "work_image",
+]
 
 #: Bump when a measure changes: cached measures of another version are not reused.
-SCAN_VERSION = 1
+SCAN_VERSION = 2
 
 _BINS = 1024  # 10-bit histogram: percentiles at 0.1% of full range, enough for 16-bit data
 _WORK_SIZE = 256  # sharpness, borders and hashes are measured at one size, so resolution does not matter
@@ -54,6 +71,7 @@ MEASURE_COLUMNS: tuple[str, ...] = (
     "pixel_hash",
     "phash",
     "phash_probes",
+    "detail_fingerprint",
 )
 
 
@@ -95,20 +113,30 @@ _N_PROBES = len(PROBE_SHIFTS) ** 2
 _CENTRE_PROBE = _N_PROBES // 2
 
 
-def perceptual_hashes(work: np.ndarray) -> np.ndarray:
+def perceptual_hashes(work: np.ndarray | Image.Image) -> np.ndarray:
     """64-bit DCT hashes of 8-bit pixels at every probe shift (25 uint64, the centre one unshifted).
 
     Each hash is the signs of the 8x8 lowest DCT frequencies against their median:
     insensitive to brightness, contrast, re-encoding and resizing. Different images
     of the same anatomy can collide, so a hash match is a candidate, not a verdict.
     """
-    small = np.asarray(Image.fromarray(work).resize((_HASH_SIZE, _HASH_SIZE), Image.Resampling.BOX), dtype=np.float64)
+    return _hashes(_hash_pixels(work)[None])[0]
+
+
+def _hash_pixels(work: np.ndarray | Image.Image) -> np.ndarray:
+    """The 32 x 32 box-averaged 8-bit image the hashes are taken of."""
+    image = work if isinstance(work, Image.Image) else Image.fromarray(work)
+    return np.asarray(image.resize((_HASH_SIZE, _HASH_SIZE), Image.Resampling.BOX))
+
+
+def _hashes(smalls: np.ndarray) -> np.ndarray:
+    """The probe hashes (m, 25) of a stack of :func:`_hash_pixels` outputs (m, 32, 32), in a few calls."""
     n = len(PROBE_SHIFTS)
-    coeffs = (_PROBE_ROWS @ small @ _PROBE_ROWS.T).reshape(n, 8, n, 8).transpose(0, 2, 1, 3).reshape(n * n, 64)
-    ac = np.sort(coeffs[:, 1:], axis=1)  # the DC term would dominate the median
-    median = ac[:, 31]  # the middle of 63
-    bits = coeffs > median[:, None]
-    return np.packbits(bits, axis=1).view(">u8").ravel().astype(np.uint64)
+    coeffs = _PROBE_ROWS @ smalls.astype(np.float64) @ _PROBE_ROWS.T  # (m, 5*8, 5*8)
+    coeffs = coeffs.reshape(-1, n, 8, n, 8).transpose(0, 1, 3, 2, 4).reshape(-1, n * n, 64)
+    median = np.partition(coeffs[..., 1:], 31, axis=-1)[..., 31]  # the middle of the 63 AC terms (DC would dominate)
+    bits = coeffs > median[..., None]
+    return np.packbits(bits, axis=-1).view(">u8")[..., 0].astype(np.uint64)
 
 
 def perceptual_hash(work: np.ndarray) -> np.uint64:
@@ -116,59 +144,114 @@ def perceptual_hash(work: np.ndarray) -> np.uint64:
     return perceptual_hashes(work)[_CENTRE_PROBE]
 
 
-def _std(values: np.ndarray) -> float:
-    flat = values.ravel().astype(np.float32)
-    mean = flat.mean(dtype=np.float64)
-    return float(np.sqrt(max(float(flat @ flat) / flat.size - mean * mean, 0.0)))
-
-
 _QUANTILES = np.array([0.01, 0.05, 0.50, 0.95, 0.99])
+_LEVELS = np.arange(256, dtype=np.float64)
+_CENTERS = {bins: np.arange(bins) / (bins - 1) for bins in (256, _BINS)}
 
 
-def _histogram_stats(image: DecodedImage) -> dict[str, float]:
-    if image.facts.bits_stored <= 8:  # exact on the file's own 256 levels; Pillow counts fastest
-        bins = 256
-        hist = np.asarray(Image.fromarray(image.as_uint8()).histogram(), dtype=np.float64)
-    else:
-        bins = _BINS
-        levels = np.clip(np.rint(image.pixels.ravel() * (bins - 1)), 0, bins - 1).astype(np.intp)
-        hist = np.bincount(levels, minlength=bins).astype(np.float64)
-    prob = hist / hist.sum()
-    centers = np.arange(bins) / (bins - 1)
-    mean = float(prob @ centers)
-    std = float(np.sqrt(max(prob @ (centers * centers) - mean * mean, 0.0)))
-    cdf = np.cumsum(prob)
-    p01, p05, p50, p95, p99 = (np.searchsorted(cdf, _QUANTILES) / (bins - 1)).tolist()
-    coarse = prob.reshape(256, -1).sum(axis=1)  # 8-bit entropy: comparable with other tools
-    coarse = coarse[coarse > 0]
-    return {
-        "brightness_mean": mean,
-        "brightness_p01": p01,
-        "brightness_p05": p05,
-        "brightness_p50": p50,
-        "brightness_p95": p95,
-        "brightness_p99": p99,
-        "dynamic_range": p99 - p01,
-        "contrast": std,
-        "dark_fraction": float(cdf[int(0.05 * (bins - 1))]),
-        "saturated_fraction": float(1.0 - cdf[int(0.98 * (bins - 1)) - 1]),
-        "entropy": float(-(coarse @ np.log2(coarse))),
-    }
+def _gray_histogram(pixels8: np.ndarray | Image.Image) -> np.ndarray:
+    """Counts of the 256 grey levels of 8-bit pixels (Pillow counts several times faster than numpy)."""
+    image = pixels8 if isinstance(pixels8, Image.Image) else Image.fromarray(pixels8)
+    return np.array(image.histogram(), dtype=np.float64)
 
 
-def _sharpness(work: np.ndarray) -> float:
-    """Laplacian energy relative to contrast, at a fixed scale: low means blurred."""
-    w = work.astype(np.int16)
-    lap = w[1:-1, 1:-1] * 4
-    lap -= w[:-2, 1:-1]
-    lap -= w[2:, 1:-1]
-    lap -= w[1:-1, :-2]
-    lap -= w[1:-1, 2:]
-    return _std(lap) / (_std(w) + 0.25)  # 0.25 of a grey level keeps blank images finite
+def _histogram(image: DecodedImage, pixels8: Image.Image | None = None) -> np.ndarray:
+    """Counts of the file's own 256 levels for 8-bit files, else of 1024 levels of the normalized pixels.
+
+    ``pixels8`` is the 8-bit image as Pillow's, when the caller already has it.
+    """
+    if image.facts.bits_stored <= 8:  # exact on the file's own levels
+        return _gray_histogram(image.as_uint8() if pixels8 is None else pixels8)
+    levels = np.clip(np.rint(image.pixels.ravel() * (_BINS - 1)), 0, _BINS - 1).astype(np.intp)
+    return np.bincount(levels, minlength=_BINS).astype(np.float64)
+
+
+_HISTOGRAM_COLUMNS = (
+    "brightness_mean",
+    "brightness_p01",
+    "brightness_p05",
+    "brightness_p50",
+    "brightness_p95",
+    "brightness_p99",
+    "dynamic_range",
+    "contrast",
+    "dark_fraction",
+    "saturated_fraction",
+    "entropy",
+)
+
+
+def _histogram_stats_many(hists: Sequence[np.ndarray]) -> list[dict[str, float]]:
+    """Brightness measures of many histograms, a few array calls per bin count (each row on its own)."""
+    out: list[dict[str, float]] = [{}] * len(hists)
+    by_bins: dict[int, list[int]] = {}
+    for k, hist in enumerate(hists):
+        by_bins.setdefault(hist.size, []).append(k)
+    for bins, members in by_bins.items():
+        counts = np.stack([hists[k] for k in members])
+        prob = counts / counts.sum(axis=1, keepdims=True)
+        centers = _CENTERS[bins]
+        mean = (prob * centers).sum(axis=1)
+        std = np.sqrt(np.maximum((prob * (centers * centers)).sum(axis=1) - mean * mean, 0.0))
+        cdf = np.cumsum(prob, axis=1)
+        # the first level whose cumulative share reaches q = how many levels stay below it
+        p01, p05, p50, p95, p99 = ((cdf[:, :, None] < _QUANTILES).sum(axis=1) / (bins - 1)).T
+        coarse = prob.reshape(len(members), 256, -1).sum(axis=2)  # 8-bit entropy: comparable with other tools
+        entropy = -(coarse * np.log2(np.where(coarse > 0, coarse, 1.0))).sum(axis=1)
+        dark = cdf[:, int(0.05 * (bins - 1))]
+        saturated = 1.0 - cdf[:, int(0.98 * (bins - 1)) - 1]
+        table = np.column_stack([mean, p01, p05, p50, p95, p99, p99 - p01, std, dark, saturated, entropy])
+        for k, values in zip(members, table.tolist()):
+            out[k] = dict(zip(_HISTOGRAM_COLUMNS, values))
+    return out
+
+
+def _laplacian_spread(work: np.ndarray) -> float:
+    """Standard deviation of the 4-neighbour Laplacian over the interior pixels.
+
+    Computed on the flattened image, where every neighbour is a contiguous slice
+    (several times faster than 2-D slices); the two edge columns, where those
+    slices wrap around a row, are zeroed and left out of the count. The squares are
+    summed in float32 by BLAS: a float64 dot product of this length is threaded by
+    OpenBLAS, which costs milliseconds when the other cores are busy.
+    """
+    h, w = work.shape
+    x = work.astype(np.int16).ravel()
+    lap = x[w:-w] * 4
+    lap -= x[: -2 * w]
+    lap -= x[2 * w :]
+    lap -= x[w - 1 : -w - 1]
+    lap -= x[w + 1 : x.size - w + 1]
+    lap = lap.reshape(h - 2, w)
+    lap[:, 0] = 0
+    lap[:, -1] = 0
+    values = lap.ravel().astype(np.float32)
+    n = (h - 2) * (w - 2)
+    mean = float(lap.sum()) / n  # an exact integer sum
+    return float(np.sqrt(max(float(values @ values) / n - mean * mean, 0.0)))
+
+
+def _sharpness(work: np.ndarray, work_hist: np.ndarray | None = None) -> float:
+    """Laplacian energy relative to contrast, at a fixed scale: low means blurred.
+
+    ``work_hist`` (the 256-level counts of ``work``) gives the contrast without
+    another pass over the pixels.
+    """
+    h, w = work.shape
+    if h < 3 or w < 3:  # no interior pixel
+        return float("nan")
+    if work_hist is None:
+        work_hist = _gray_histogram(work)
+    n = work_hist.sum()
+    mean = float(work_hist @ _LEVELS) / n
+    spread = float(np.sqrt(max(float(work_hist @ (_LEVELS * _LEVELS)) / n - mean * mean, 0.0)))
+    return _laplacian_spread(work) / (spread + 0.25)  # 0.25 of a grey level keeps blank images finite
 
 
 def _border_fraction(work: np.ndarray) -> float:
     """Share of the image taken by flat rows/columns at its edges (padding, collimation)."""
+    if not any(edge.max() - edge.min() <= _EDGE_LEVELS for edge in (work[0], work[-1], work[:, 0], work[:, -1])):
+        return 0.0  # no flat edge row or column: most images; skips the full pass below
     row_flat = work.max(axis=1) - work.min(axis=1) <= _EDGE_LEVELS
     col_flat = work.max(axis=0) - work.min(axis=0) <= _EDGE_LEVELS
     if row_flat.all() or col_flat.all():
@@ -183,36 +266,105 @@ def _inversion_score(work: np.ndarray) -> float:
     """Border ring minus centre brightness (in [−1, 1]): a radiograph has dark air outside, bright body inside."""
     h, w = work.shape
     rh, rw = max(h // 10, 1), max(w // 10, 1)
-    total = float(work.sum(dtype=np.int64))
-    inner = float(work[rh:-rh, rw:-rw].sum(dtype=np.int64))
-    ring = (total - inner) / max(work.size - (h - 2 * rh) * (w - 2 * rw), 1)
-    centre = float(work[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].mean())
+    if h > 2 * rh and w > 2 * rw:  # the ring as four strips: integer sums, the same as the whole minus the inside
+        strips = (work[:rh], work[h - rh :], work[rh : h - rh, :rw], work[rh : h - rh, w - rw :])
+        ring_sum = sum(int(strip.sum(dtype=np.int64)) for strip in strips)
+    else:
+        ring_sum = int(work.sum(dtype=np.int64))
+    ring = ring_sum / max(work.size - (h - 2 * rh) * (w - 2 * rw), 1)
+    centre_box = work[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+    centre = int(centre_box.sum(dtype=np.int64)) / centre_box.size if centre_box.size else float("nan")
     return (ring - centre) / 255.0
 
 
-def measure_pixels(image: DecodedImage) -> dict[str, object]:
-    """All pixel measures of one decoded image (see :data:`MEASURE_COLUMNS`)."""
+def _pixel_hash(pixels8: np.ndarray) -> str:
+    digest = hashlib.sha256(np.array(pixels8.shape, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(pixels8))  # hashed in place: no copy of the pixels
+    return digest.hexdigest()[:32]
+
+
+def _measure_image(image: DecodedImage) -> tuple[dict[str, object], np.ndarray, np.ndarray, np.ndarray]:
+    """The measures taken image by image, and what the batched ones need.
+
+    Returns the row so far, the brightness histogram, the hash pixels and the
+    fingerprint pixels; :func:`_finish` turns a chunk of these into full rows.
+    """
     height, width = image.shape
-    work = work_image(image)
     pixels8 = image.as_uint8()
-    hashes = perceptual_hashes(work)
-    return {
+    work = work_image(image)
+    work_pil = Image.fromarray(work)  # one Pillow view for the histogram, the hashes and the fingerprint
+    shrunk = work is not pixels8
+    hist = _histogram(image, None if shrunk else work_pil)
+    work_hist = hist if not shrunk and hist.size == 256 else _gray_histogram(work_pil)
+    row = {
         "width": width,
         "height": height,
         "aspect_ratio": width / height,
         "bits_stored": image.facts.bits_stored,
         "photometric_decoded": image.facts.photometric,
         "color": image.facts.color,
-        **_histogram_stats(image),
-        "sharpness": _sharpness(work),
+        "sharpness": _sharpness(work, work_hist),
         "border_fraction": _border_fraction(work),
         "inversion_score": _inversion_score(work),
-        "pixel_hash": hashlib.sha256(np.array(pixels8.shape, dtype=np.int64).tobytes() + pixels8.tobytes()).hexdigest()[
-            :32
-        ],
-        "phash": hashes[_CENTRE_PROBE],
-        "phash_probes": hashes.astype("<u8").tobytes(),
+        "pixel_hash": _pixel_hash(pixels8),
     }
+    return row, hist, _hash_pixels(work_pil), fingerprint_pixels(work_pil)
+
+
+def _finish(parts: Sequence[tuple[dict[str, object], np.ndarray, np.ndarray, np.ndarray]]) -> list[dict[str, object]]:
+    """Complete rows with the measures computed a chunk at a time: per-call costs are paid once per chunk."""
+    if not parts:
+        return []
+    rows, hists, smalls, prints = zip(*parts)
+    hashes = _hashes(np.stack(smalls))
+    for row, stats, probes, fingerprint in zip(rows, _histogram_stats_many(hists), hashes, fingerprints(prints)):
+        row.update(stats)
+        row["phash"] = probes[_CENTRE_PROBE]
+        row["phash_probes"] = probes.astype("<u8").tobytes()
+        row["detail_fingerprint"] = fingerprint
+    return list(rows)
+
+
+def measure_pixels(image: DecodedImage) -> dict[str, object]:
+    """All pixel measures of one decoded image (see :data:`MEASURE_COLUMNS`)."""
+    return _finish([_measure_image(image)])[0]
+
+
+def _read_and_decode(path: str | os.PathLike, crop: tuple[int, int, int, int] | None) -> tuple[dict, DecodedImage | None]:
+    """The file's row so far and its decoded image (None when it cannot be read or decoded)."""
+    row: dict[str, object] = {"readable": False, "error": None, "error_detail": None}
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        row.update(error=DecodeReason.MISSING_FILE.value, error_detail="no such file")
+        return row, None
+    except OSError as exc:
+        row.update(error=DecodeReason.UNREADABLE.value, error_detail=str(exc))
+        return row, None
+    row["file_sha256"] = hashlib.sha256(data).hexdigest()
+    row["file_bytes"] = len(data)
+    try:
+        image = decode_image(data, str(path), crop)
+    except DecodeFailure as failure:
+        row.update(error=failure.reason.value, error_detail=failure.detail)
+        return row, None
+    row["readable"] = True
+    return row, image
+
+
+def measure_files(items: Sequence[tuple[str | os.PathLike, tuple[int, int, int, int] | None]]) -> list[dict[str, object]]:
+    """:func:`measure_file` of every ``(path, crop)``, in order; the batched measures run once for all."""
+    rows, parts = [], []
+    for path, crop in items:
+        row, image = _read_and_decode(path, crop)
+        if image is not None:
+            head, *rest = _measure_image(image)
+            row.update(head)
+            parts.append((row, *rest))
+            del image  # one decoded image alive at a time
+        rows.append(row)
+    _finish(parts)
+    return rows
 
 
 def measure_file(path: str | os.PathLike, crop: tuple[int, int, int, int] | None = None) -> dict[str, object]:
@@ -221,22 +373,4 @@ def measure_file(path: str | os.PathLike, crop: tuple[int, int, int, int] | None
     Never raises for a bad file: ``readable`` is False and ``error`` names the
     :class:`~curate.imaging.DecodeReason`.
     """
-    row: dict[str, object] = {"readable": False, "error": None, "error_detail": None}
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        row.update(error=DecodeReason.MISSING_FILE.value, error_detail="no such file")
-        return row
-    except OSError as exc:
-        row.update(error=DecodeReason.UNREADABLE.value, error_detail=str(exc))
-        return row
-    row["file_sha256"] = hashlib.sha256(data).hexdigest()
-    row["file_bytes"] = len(data)
-    try:
-        image = decode_image(data, str(path), crop)
-    except DecodeFailure as failure:
-        row.update(error=failure.reason.value, error_detail=failure.detail)
-        return row
-    row["readable"] = True
-    row.update(measure_pixels(image))
-    return row
+    return measure_files([(path, crop)])[0]

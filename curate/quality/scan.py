@@ -19,7 +19,7 @@ from curate.parallel import Executor, chunked, map_chunks
 from curate.quality.cache import MeasureCache, content_key, default_cache_dir
 from curate.quality.checks import dicom_flags, duplicate_flags, leakage_flags
 from curate.quality.duplicates import find_duplicates
-from curate.quality.measures import MEASURE_COLUMNS, SCAN_VERSION, measure_file
+from curate.quality.measures import MEASURE_COLUMNS, SCAN_VERSION, measure_files
 from curate.quality.rules import FlagSet, Thresholds, image_flags
 
 __all__ = ["scan", "Progress", "INFORMATIONAL_FLAGS"]
@@ -31,11 +31,14 @@ Progress = Callable[[str, int], Callable[[int], None]]
 INFORMATIONAL_FLAGS = frozenset({"monochrome1"})
 
 _CHUNK = 256
+# Measuring chunks are smaller: the last chunks finish closer together (less time with
+# one core idle at the end), and the per-chunk batched measures are already amortized.
+_MEASURE_CHUNK = 64
 _IMAGE_FLAGS_FOR_RANK = ("unreadable", "dark", "overexposed", "blank", "low_contrast", "blurred", "low_information")
 
 
 def _measure_chunk(items: Sequence[tuple[str, str | None]]) -> list[dict]:
-    return [measure_file(path, parse_crop(crop) if crop else None) for path, crop in items]
+    return measure_files([(path, parse_crop(crop) if crop else None) for path, crop in items])
 
 
 def _hash_chunk(paths: Sequence[str]) -> list[str | None]:
@@ -96,7 +99,7 @@ def measure_catalog(
     advance = progress("measuring", len(todo))
     items = [(paths.iloc[k], crops.iloc[k]) for k in todo]
     done = 0
-    for chunk_rows in map_chunks(_measure_chunk, chunked(items, _CHUNK), executor):
+    for chunk_rows in map_chunks(_measure_chunk, chunked(items, _MEASURE_CHUNK), executor):
         for row in chunk_rows:
             rows[todo[done]] = row
             done += 1

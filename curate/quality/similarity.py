@@ -8,10 +8,19 @@ brightness, but differs between two knees. So each image is reduced to its
 high-pass detail at 64 x 64, and a pair is compared by phase correlation: the
 height of the correlation peak within a small shift is about 0.7-1 for the same
 picture and below 0.3 for different knees (measured on the real knee sample).
+
+Phase correlation costs an inverse FFT per pair, and hash candidates can run to
+hundreds of thousands of pairs (synthetic knees collide far more than real ones).
+So the measure pass also keeps a :func:`detail_fingerprint` per image: the signs
+of its log power spectrum's fine fluctuations, which only the same picture shares.
+The spectrum's magnitude ignores shifts, gains and radially symmetric filtering
+(re-encoding, resizing), so a true copy stays within a few bits, while different
+knees differ in about half of them; only pairs close in fingerprint are correlated.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,7 +31,17 @@ from scipy.ndimage import gaussian_filter
 from curate.catalog import parse_crop
 from curate.imaging import DecodeFailure, read_image
 
-__all__ = ["detail_signature", "signatures_of_files", "phase_spectra", "phase_correlation_peak"]
+__all__ = [
+    "detail_signature",
+    "signatures_of_files",
+    "phase_spectra",
+    "phase_correlation_peak",
+    "detail_fingerprint",
+    "fingerprint_pixels",
+    "fingerprints",
+    "fingerprint_distances",
+    "FINGERPRINT_BITS",
+]
 
 SIZE = 64
 _MAX_SHIFT = 6  # pixels at 64: about 10% of the image
@@ -71,3 +90,93 @@ def phase_correlation_peak(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Peak of the phase correlation of spectra ``a`` and ``b`` (k, 64, 33) within the allowed shift."""
     surface = scipy.fft.irfft2(a * np.conj(b), s=(SIZE, SIZE), axes=(-2, -1))
     return surface[:, _ALLOWED].max(axis=1).astype(np.float32)
+
+
+# --- the spectral fingerprint ------------------------------------------------
+
+_FP_SIDE = 64  # the image is box-reduced by an integer factor to at least this many pixels
+_FP_BAND = (6.4, 22.4)  # radial band, in cycles per image: above the anatomy, below JPEG's losses
+_FP_RINGS = 8  # the spectrum's radial trend is removed ring by ring: it differs with filtering, not identity
+_FP_K = int(np.ceil(_FP_BAND[1]))
+_FP_ROWS = np.r_[0:_FP_K, -_FP_K + 1 : 0]  # frequencies -22..22 vertically (rfft2 keeps 0..22 horizontally)
+
+
+def _fingerprint_layout() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The band's frequencies (a mask over the rfft2 corner), ordered ring by ring, and where each ring starts."""
+    ky = _FP_ROWS[:, None]
+    kx = np.arange(_FP_K)[None, :]
+    radius = np.sqrt(ky**2 + kx**2)
+    band = (radius >= _FP_BAND[0]) & (radius < _FP_BAND[1]) & ~((kx == 0) & (ky < 0))  # kx = 0: one half suffices
+    cells = np.flatnonzero(band)
+    ring = ((radius.ravel()[cells] - _FP_BAND[0]) / (_FP_BAND[1] - _FP_BAND[0]) * _FP_RINGS).astype(np.intp)
+    ring = np.minimum(ring, _FP_RINGS - 1)
+    order = np.argsort(ring, kind="stable")  # rings contiguous: their means are plain row sums
+    counts = np.bincount(ring, minlength=_FP_RINGS)
+    return cells[order], np.repeat(np.arange(_FP_RINGS), counts), np.cumsum(counts) - counts
+
+
+_FP_CELLS, _FP_RING, _FP_RING_START = _fingerprint_layout()
+_FP_RING_SIZE = np.diff(np.append(_FP_RING_START, _FP_CELLS.size)).astype(np.float64)
+#: Bits of a fingerprint (padded to whole 64-bit words when packed).
+FINGERPRINT_BITS = int(_FP_CELLS.size)
+_FP_BYTES = -(-FINGERPRINT_BITS // 64) * 8
+
+
+@functools.lru_cache(maxsize=64)
+def _band_positions(height: int, width: int) -> np.ndarray:
+    """Flat positions of the band's frequencies in the ``rfft2`` of a ``height`` x ``width`` image."""
+    rows = np.where(_FP_ROWS < 0, _FP_ROWS + height, _FP_ROWS)
+    flat = rows[:, None] * (width // 2 + 1) + np.arange(_FP_K)[None, :]
+    return flat.ravel()[_FP_CELLS]
+
+
+def fingerprint_pixels(pixels8: np.ndarray | Image.Image) -> np.ndarray:
+    """The small 8-bit image a fingerprint is taken of: box-reduced by an integer factor.
+
+    Frequencies are then counted in cycles per image, so a resized copy lines up
+    with its original, and the reduction costs little.
+    """
+    image = pixels8 if isinstance(pixels8, Image.Image) else Image.fromarray(pixels8)
+    width, height = image.size
+    factor = min(height, width) // _FP_SIDE
+    if factor >= 2:
+        image = image.reduce(factor)
+    elif min(height, width) < 2 * _FP_K:  # too small to hold the band: upsample (rare)
+        image = image.resize((_FP_SIDE, _FP_SIDE), Image.Resampling.BOX)
+    return np.asarray(image)
+
+
+def fingerprints(pixels: Sequence[np.ndarray]) -> list[bytes]:
+    """Fingerprints of :func:`fingerprint_pixels` outputs (96 bytes each).
+
+    Images of one shape are transformed together: one call per shape, not per
+    image. Each image's bits depend on its pixels only.
+    """
+    out: list[bytes] = [b""] * len(pixels)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for k, p in enumerate(pixels):
+        by_shape.setdefault(p.shape, []).append(k)
+    for shape, members in by_shape.items():
+        stack = np.stack([pixels[k] for k in members]).astype(np.float32)
+        spectra = scipy.fft.rfft2(stack, axes=(-2, -1)).reshape(len(members), -1)
+        log_magnitude = np.log(np.abs(spectra[:, _band_positions(*shape)]) + 1e-3)  # half the log power: same signs
+        ring_mean = np.add.reduceat(log_magnitude, _FP_RING_START, axis=1) / _FP_RING_SIZE
+        bits = np.packbits(log_magnitude > ring_mean[:, _FP_RING], axis=1)
+        for k, row in zip(members, bits):
+            out[k] = row.tobytes().ljust(_FP_BYTES, b"\0")
+    return out
+
+
+def detail_fingerprint(pixels8: np.ndarray | Image.Image) -> bytes:
+    """Signs of the fine fluctuations of the image's log power spectrum about its radial trend, packed."""
+    return fingerprints([fingerprint_pixels(pixels8)])[0]
+
+
+def fingerprint_distances(fingerprints: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Differing bits between fingerprints (rows of uint64 words) ``i`` and ``j``, pair by pair."""
+    out = np.empty(len(i), dtype=np.int32)
+    step = 1 << 16  # bounds the gathered words
+    for lo in range(0, len(i), step):
+        xor = fingerprints[i[lo : lo + step]] ^ fingerprints[j[lo : lo + step]]
+        out[lo : lo + step] = np.bitwise_count(xor).sum(axis=1, dtype=np.int32)
+    return out

@@ -150,6 +150,8 @@ def main() -> None:
                 f"(curate is {ours / theirs:.1f}x faster)"
             )
 
+        if args.memory_images <= 0:
+            return
         repeats = -(-args.memory_images // len(train))
         big = pd.concat([train] * repeats, ignore_index=True).iloc[: args.memory_images].copy()
         big["sample_id"] = [make_sample_id("bench", p, str(k)) for k, p in enumerate(big["path"])]

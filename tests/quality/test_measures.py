@@ -70,3 +70,18 @@ def test_inverted_image_scores_as_inverted(tmp_path):
     normal = measure_file(write_png(tmp_path / "n.png", img))
     inverted = measure_file(write_png(tmp_path / "i.png", 255 - img))
     assert inverted["inversion_score"] > 0.2 > normal["inversion_score"]
+
+
+def test_a_chunk_measures_like_its_files_one_by_one(tmp_path):
+    from curate.quality.measures import measure_files
+
+    paths = [write_png(tmp_path / f"{k}.png", _radiograph(seed=k, size=size)) for k, size in enumerate((96, 128, 96, 300))]
+    paths.append(write_png(tmp_path / "deep.png", _radiograph(seed=9).astype(np.uint16) * 257))
+    (tmp_path / "empty.png").write_bytes(b"")
+    paths.append(tmp_path / "empty.png")
+    chunk = measure_files([(p, None) for p in paths])
+    for row, path in zip(chunk, paths):
+        single = measure_file(path)
+        assert row.keys() == single.keys()
+        for key, value in single.items():
+            assert row[key] == value or (isinstance(value, float) and np.isnan(value) and np.isnan(row[key])), key
