@@ -8,7 +8,10 @@ length. They are meant to see what a Kellgren-Lawrence grade is made of:
 - intensity and vertical-gradient profiles of the central band (the joint space:
   narrowing shows as a thinner dark band, sclerosis as brighter bone next to it);
 - gradient-orientation histograms on a 4 x 4 grid (bony outlines, osteophyte spurs);
-- fine-detail energy on a 4 x 4 grid (texture, sharp margins).
+- fine-detail energy on a 4 x 4 grid (texture, sharp margins);
+- measured knee OA signs (joint-space width per compartment, sclerosis, marginal
+  spurs; see :mod:`curate.labels.knee_signs`), which carry most of the grade signal
+  on knee radiographs and are ignored by the probe elsewhere.
 
 Features are cached by file content (sha256 of the bytes, crop, feature version).
 """
@@ -28,11 +31,12 @@ from curate._io import sha256_file
 from curate.catalog import absolute_paths, parse_crop
 from curate.errors import CurateError
 from curate.imaging import DecodeFailure, decode_image
+from curate.labels.knee_signs import knee_sign_features
 from curate.parallel import Executor, chunked, map_chunks
 
 __all__ = ["FEATURE_VERSION", "image_features", "compute_features", "read_embeddings"]
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 _WORK = 96
 _THUMB = 24
 _PROFILE = 48
@@ -72,10 +76,11 @@ def image_features(pixels: np.ndarray) -> np.ndarray:
     lap = 4 * work[1:-1, 1:-1] - work[:-2, 1:-1] - work[2:, 1:-1] - work[1:-1, :-2] - work[1:-1, 2:]
     lap = np.pad(np.abs(lap), 1)
     detail = lap.reshape(_GRID, cell, _GRID, cell).mean(axis=(1, 3)).ravel()
-    return np.concatenate([thumb, profile, hog.ravel(), detail]).astype(np.float32)
+    signs = knee_sign_features(pixels)
+    return np.concatenate([thumb, profile, hog.ravel(), detail, signs]).astype(np.float32)
 
 
-N_FEATURES = image_features(np.zeros((8, 8), dtype=np.float32)).size
+N_FEATURES = image_features(np.zeros((8, 8), dtype=np.float32)).size  # the length for any input
 
 
 def _features_chunk(items: Sequence[tuple[str, str | None]]) -> list[tuple[str | None, np.ndarray | None, str | None]]:
