@@ -16,7 +16,12 @@ from curate.cli._output import console, print_json, progress_reporter
 @click.option("--embeddings", type=click.Path(path_type=Path), help="your encoder's embeddings (Parquet/CSV/.npz by sample_id or path)")
 @click.option("--pred-probs", type=click.Path(path_type=Path), help="your model's out-of-sample probabilities, one column per class")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="patient-grouped folds")
-@click.option("--classifier", default="logistic", show_default=True, help="probe classifier: logistic or gradient-boosting")
+@click.option(
+    "--classifier",
+    default="auto",
+    show_default=True,
+    help="probe: auto (ordinal for integer grades, else logistic), logistic, ordinal or gradient-boosting",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), help="processes for the built-in features [default: all cores]")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
@@ -47,7 +52,8 @@ def labels(catalog, output, quality, embeddings, pred_probs, folds, classifier, 
         for name in ("accuracy", "balanced_accuracy", "quadratic_kappa")
         if name in summary
     )
-    console.print(f"probe ({summary['features']}, {summary['n_splits']}-fold by patient): {metrics}")
+    source = f"{summary['classifier']} on {summary['features']}" if summary["classifier"] else summary["features"]
+    console.print(f"probe ({source}, {summary['n_splits']}-fold by patient): {metrics}")
     console.print(f"fitted {summary['fitted']:,} samples; left out: " + (", ".join(f"{k} {v}" for k, v in summary["excluded"].items()) or "none"))
     line = f"label issues: {summary['issues']:,}"
     if "issues_distance_2_or_more" in summary:

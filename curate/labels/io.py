@@ -37,7 +37,7 @@ def labels_to_file(
     embeddings: str | os.PathLike | None = None,
     pred_probs: str | os.PathLike | None = None,
     n_splits: int = 5,
-    classifier: str = "logistic",
+    classifier: str = "auto",
     seed: int = 0,
     workers: int | None = None,
     cache_dir=None,
@@ -69,7 +69,7 @@ def labels_to_file(
         catalog, features, quality=quality, pred_probs=probs, n_splits=n_splits, classifier=classifier, seed=seed
     )
     seconds = time.perf_counter() - start
-    record = {"n_splits": n_splits, "classifier": classifier, "seed": seed, "features": _source(embeddings, pred_probs)}
+    record = {"n_splits": n_splits, "classifier": result.metrics["classifier"], "seed": seed, "features": _source(embeddings, pred_probs)}
     write_parquet_table(result.table, output, _METADATA_KEY, record)
     summary = {**result.metrics, **record, "seconds": round(seconds, 2), "output": str(output)}
     summary["worst"] = _worst(result.table, catalog)

@@ -75,7 +75,7 @@ def find_label_noise(
     quality: pd.DataFrame | None = None,
     pred_probs: pd.DataFrame | None = None,
     n_splits: int = 5,
-    classifier: str = "logistic",
+    classifier: str = "auto",
     seed: int = 0,
 ) -> LabelNoiseResult:
     """Flag probably wrong labels with cleanlab on out-of-sample probabilities.
@@ -100,7 +100,9 @@ def find_label_noise(
     LabelNoiseResult
         ``table`` columns: ``sample_id``, ``given_label``, ``suggested_label``,
         ``label_quality`` (cleanlab self-confidence; low = suspicious),
-        ``is_label_issue``, ``grade_distance`` (ordinal labels), ``margin``,
+        ``is_label_issue`` (cleanlab's confident learning; for integer grades also
+        every suggestion two or more grades away), ``grade_distance`` (integer
+        grades), ``margin``,
         ``outlier_score`` (low = unusual image), ``fold``, ``fitted``,
         ``excluded_reason`` and ``prob_<class>``.
     """
@@ -139,6 +141,13 @@ def find_label_noise(
     issues = find_label_issues(labels=y, pred_probs=probs)
     scores = get_label_quality_scores(labels=y, pred_probs=probs)
     suggested = probs.argmax(axis=1)
+    ordinal = np.issubdtype(np.asarray(classes).dtype, np.integer)
+    if ordinal:
+        # Confident learning counts a (given, true) cell only where a sample clears the true
+        # class's average confidence, so the few knees in a rare cell (a KL 4 filed as KL 1)
+        # are often not counted and never pruned. A prediction two grades away is itself the
+        # finding on an ordinal scale.
+        issues = issues | (np.abs(suggested - y) >= 2)
     outlier = _outlier_scores(x, probs, y)
 
     table = pd.DataFrame({"sample_id": ids, "given_label": catalog["label"]})
@@ -154,7 +163,6 @@ def find_label_noise(
     table.loc[fitted_rows, "is_label_issue"] = issues
     table["margin"] = np.nan
     table.loc[fitted_rows, "margin"] = probs[np.arange(len(y)), suggested] - probs[np.arange(len(y)), y]
-    ordinal = np.issubdtype(np.asarray(classes).dtype, np.integer)
     table["grade_distance"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
     if ordinal:
         table.loc[fitted_rows, "grade_distance"] = np.abs(classes[suggested] - labels).astype(np.int64)
@@ -167,7 +175,8 @@ def find_label_noise(
         table[f"prob_{c}"] = np.nan
         table.loc[fitted_rows, f"prob_{c}"] = probs[:, k]
 
-    metrics = probe_metrics(labels, probs, classes) if pred_probs is None else probe_metrics(labels, probs, classes)
+    metrics = probe_metrics(labels, probs, classes)
+    metrics["classifier"] = probe.classifier if pred_probs is None else None  # the user's own model
     metrics.update(_issue_counts(table, ordinal))
     metrics["fitted"] = int(fit.sum())
     metrics["excluded"] = {str(k): int(v) for k, v in reasons[reasons != ""].value_counts().items()}

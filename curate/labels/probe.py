@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from curate.errors import CurateError
 
-__all__ = ["CLASSIFIERS", "make_classifier", "ProbeResult", "cross_val_probabilities", "probe_metrics"]
+__all__ = ["AUTO", "CLASSIFIERS", "make_classifier", "resolve_classifier", "ProbeResult", "cross_val_probabilities", "probe_metrics"]
 
 
 def _logistic(seed: int):
@@ -37,18 +37,37 @@ def _logistic(seed: int):
     )
 
 
+def _ordinal(seed: int):
+    from curate.labels.ordinal import OrdinalRidgeClassifier
+
+    return OrdinalRidgeClassifier(random_state=seed)
+
+
 def _boosting(seed: int):
     return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)
 
 
 #: Classifiers by name: the probe is a sanity check, not the researcher's model.
-CLASSIFIERS = {"logistic": _logistic, "gradient-boosting": _boosting}
+CLASSIFIERS = {"logistic": _logistic, "ordinal": _ordinal, "gradient-boosting": _boosting}
+
+#: ``classifier="auto"``: ordinal for integer labels with three or more classes (KL grades), else logistic.
+AUTO = "auto"
+
+
+def resolve_classifier(name: str, labels: np.ndarray) -> str:
+    """The classifier ``name`` stands for with these labels (``auto`` picks by the labels' kind)."""
+    if name != AUTO:
+        if name not in CLASSIFIERS:
+            raise CurateError(f"unknown classifier {name!r}; choose one of {AUTO}, {', '.join(CLASSIFIERS)}")
+        return name
+    classes = np.unique(labels)
+    return "ordinal" if np.issubdtype(classes.dtype, np.integer) and len(classes) >= 3 else "logistic"
 
 
 def make_classifier(name: str, seed: int = 0):
     """A fresh classifier of the named kind (see :data:`CLASSIFIERS`)."""
     if name not in CLASSIFIERS:
-        raise CurateError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIERS)}")
+        raise CurateError(f"unknown classifier {name!r}; choose one of {AUTO}, {', '.join(CLASSIFIERS)}")
     return CLASSIFIERS[name](seed)
 
 
@@ -60,6 +79,7 @@ class ProbeResult:
     classes: np.ndarray
     folds: np.ndarray
     n_splits: int
+    classifier: str = "logistic"
 
 
 def cross_val_probabilities(
@@ -68,7 +88,7 @@ def cross_val_probabilities(
     groups: np.ndarray,
     *,
     n_splits: int = 5,
-    classifier: str = "logistic",
+    classifier: str = AUTO,
     seed: int = 0,
 ) -> ProbeResult:
     """Predict every sample's class probabilities with a model that never saw its patient.
@@ -82,7 +102,8 @@ def cross_val_probabilities(
     n_splits : int
         Folds; lowered (with a note in the result) when the rarest class has fewer patients.
     classifier : str
-        A name from :data:`CLASSIFIERS`.
+        A name from :data:`CLASSIFIERS`, or ``"auto"``: the ordinal probe for integer
+        labels with three or more classes (grades), logistic regression otherwise.
     seed : int
         Shuffles the folds and seeds the classifier; the same seed gives the same probabilities.
     """
@@ -98,6 +119,7 @@ def cross_val_probabilities(
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     probs = np.zeros((len(y), len(classes)), dtype=np.float64)
     folds = np.full(len(y), -1, dtype=np.int64)
+    classifier = resolve_classifier(classifier, classes)
     template = make_classifier(classifier, seed)
     if "pca" in getattr(template, "named_steps", {}):  # small embeddings need no reduction below their size
         template.set_params(pca__n_components=min(64, features.shape[1], len(y) // 2))
@@ -111,7 +133,7 @@ def cross_val_probabilities(
             features[test]
         )
         folds[test] = fold
-    return ProbeResult(pred_probs=probs, classes=classes, folds=folds, n_splits=n_splits)
+    return ProbeResult(pred_probs=probs, classes=classes, folds=folds, n_splits=n_splits, classifier=classifier)
 
 
 def probe_metrics(labels: np.ndarray, pred_probs: np.ndarray, classes: np.ndarray) -> dict[str, float]:

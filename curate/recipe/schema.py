@@ -90,7 +90,7 @@ _SCHEMA: dict[str, Any] = {
     "labels": {
         "enabled": _Key("bool", False, nullable=False),
         "folds": _Key("int", 5, nullable=False),
-        "classifier": _Key("str", "logistic", nullable=False),
+        "classifier": _Key("str", "auto", nullable=False),
         "embeddings": _Key("str"),
         "pred_probs": _Key("str"),
     },

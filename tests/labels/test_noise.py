@@ -76,3 +76,23 @@ def test_image_features_have_a_fixed_length_whatever_the_resolution():
     small = image_features(np.random.default_rng(0).random((120, 100), dtype=np.float32))
     large = image_features(np.random.default_rng(0).random((900, 1000), dtype=np.float32))
     assert small.shape == large.shape and np.isfinite(small).all()
+
+
+def test_a_lone_flip_in_a_rare_cell_is_still_flagged_on_an_ordinal_scale():
+    # one knee of grade 4 filed under grade 1: the only member of its (given, true) cell,
+    # which confident learning alone tends to leave unpruned
+    rng = np.random.default_rng(3)
+    rows, feats = [], []
+    for p in range(300):
+        grade = int(rng.integers(0, 5))
+        rows.append({"sample_id": f"s{p}", "label": grade, "patient_id": f"p{p}", "path": f"s{p}.png"})
+        feats.append(np.r_[grade + rng.normal(0, 0.2), rng.normal(0, 1, 3)])
+    catalog = pd.DataFrame(rows)
+    features = pd.DataFrame(np.array(feats), index=pd.Index(catalog["sample_id"], name="sample_id"))
+    flipped = catalog.index[catalog["label"] == 4][0]
+    catalog.loc[flipped, "label"] = 1
+    result = find_label_noise(catalog, features)
+    row = result.table.set_index("sample_id").loc[catalog.loc[flipped, "sample_id"]]
+    assert row["is_label_issue"]
+    assert row["suggested_label"] == 4 and row["grade_distance"] == 3
+    assert result.metrics["classifier"] == "ordinal"
