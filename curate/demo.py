@@ -146,6 +146,11 @@ _JSW_LATERAL = (9.5, 9.0, 8.2, 6.8, 5.0)
 _OSTEOPHYTE = (0.0, 1.8, 4.2, 7.0, 10.0)  # spur length in px
 _SCLEROSIS = (0.0, 0.0, 0.04, 0.2, 0.32)  # extra attenuation of the subchondral band
 _CYSTS = (0.0, 0.0, 0.1, 0.5, 1.3)  # mean number of subchondral cysts
+# A knee's severity is its grade plus this much noise (sd, in grades): adjacent grades overlap
+# (a knee in ~5% of cases looks more like its neighbour, as readers disagree), distant ones
+# practically never (under 1 in 2,000), so a flip of two or more grades is a real error.
+_SEVERITY_SD = 0.3
+_JSW_SD = 0.8  # px: each compartment's width also varies at a given severity
 
 
 # --------------------------------------------------------------------------- plan
@@ -619,10 +624,10 @@ def _draw_knee(grade: int, side: str, rng: np.random.Generator, prng: np.random.
     base_gain, base_offset, base_gamma = prng.uniform(0.85, 1.05), prng.uniform(0.0, 0.08), prng.uniform(0.85, 1.3)
     heel = float(prng.uniform(-0.06, 0.06))
 
-    severity = float(np.clip(grade + rng.normal(0.0, 0.45), -0.6, 4.6))
+    severity = float(np.clip(grade + rng.normal(0.0, _SEVERITY_SD), -0.6, 4.6))
     sev = lambda table: float(np.interp(severity, GRADES, table))  # noqa: E731
-    jsw_med = max(1.0, sev(_JSW_MEDIAL) + rng.normal(0.0, 1.3))
-    jsw_lat = max(1.5, sev(_JSW_LATERAL) + rng.normal(0.0, 1.3))
+    jsw_med = max(1.0, sev(_JSW_MEDIAL) + rng.normal(0.0, _JSW_SD))
+    jsw_lat = max(1.5, sev(_JSW_LATERAL) + rng.normal(0.0, _JSW_SD))
     spur = sev(_OSTEOPHYTE)
     osteophytes = tuple(
         float(spur * rng.uniform(0.55, 1.3) * weight) if spur > 0 else 0.0 for weight in (0.85, 1.15, 0.9, 1.2)
