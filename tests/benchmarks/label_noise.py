@@ -1,8 +1,8 @@
 """Label-noise findings against the demo's injected label flips, and the probe's speed at scale.
 
-Run:  .venv/bin/python tests/benchmarks/label_noise.py [--scale 0.3] [--seed 0] [--rows 100000]
+Run:  .venv/bin/python tests/benchmarks/label_noise.py [--scale 1.0] [--seed 0] [--rows 100000]
 
-1. Generates the demo (default scale 0.3), scans it, runs `find_label_noise` with the
+1. Generates the demo (default scale 1: the default demo), scans it, runs `find_label_noise` with the
    built-in features and prints, for distant flips (grade distance >= 2) and adjacent
    flips separately: injected, flagged, found, recall and precision, plus the probe's
    accuracy, balanced accuracy and quadratic kappa.
@@ -39,7 +39,7 @@ def demo_scores(scale: float, seed: int) -> None:
         faults = pd.read_csv(root / "faults.csv")
     table = result.table.merge(catalog[["sample_id", "path"]], on="sample_id")
     issues = table[table["is_label_issue"]]
-    print(f"demo seed {seed}, scale {scale}: {result.metrics['fitted']:,} samples fitted")
+    print(f"demo seed {seed}, scale {scale}: {result.metrics['fitted']:,} samples fitted, probe {result.metrics['classifier']}")
     print(
         "probe: accuracy {accuracy:.3f}, balanced accuracy {balanced_accuracy:.3f}, "
         "quadratic kappa {quadratic_kappa:.3f}".format(**result.metrics)
@@ -78,7 +78,7 @@ def speed(rows: int, seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=0.3)
+    parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
