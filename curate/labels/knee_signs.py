@@ -55,6 +55,7 @@ _GAP_HALF = 14  # px each side of the joint line that the gap may take
 _BONE_OFFSET = (14, 30)  # px from the joint line where the bone ends are measured
 _SPUR_ROWS = (44, 36)  # px above / below the joint line searched for spurs
 _OUTLINE_WINDOW = 17  # rows of the running median an outline bump is measured against
+_PLATEAU_ROWS = ((-1, 5), (6, 12))  # rows from the plateau top: its corner, and its side below
 
 
 def _normalized(pixels: np.ndarray) -> np.ndarray:
@@ -105,20 +106,27 @@ def _left_outline(image: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(above.any(axis=1), edge, image.shape[1])
 
 
-def _spurs(image: np.ndarray, joint_row: int) -> np.ndarray:
-    """Outward bumps of the left and right bone outlines above and below the joint line (4 x 2)."""
+def _spurs(image: np.ndarray, joint_row: int, plateau_tops: tuple[int, int]) -> np.ndarray:
+    """Spurs at the left and right joint margins: femoral and tibial bump sums and maxima (2 x 4).
+
+    A femoral spur is a bump of the condyle's outline against its own running median.
+    A tibial spur sits on the plateau's corner, so the top rows of the plateau are
+    compared with its straight side just below (above the fibular head).
+    """
     height, width = image.shape
     smooth = ndimage.gaussian_filter(image, 0.7)
     bone = float(np.median(smooth[max(joint_row - 40, 0) : max(joint_row - 20, 1), width // 3 : 2 * width // 3]))
     r0, r1 = max(joint_row - _SPUR_ROWS[0], 0), min(joint_row + _SPUR_ROWS[1], height)
     tissue = float(np.percentile(smooth[r0:r1], 3))
     threshold = tissue + 0.35 * (bone - tissue)
-    relative = np.arange(r0, r1) - joint_row
     out = []
-    for half in (smooth[r0:r1, : width // 2], smooth[r0:r1, width // 2 :][:, ::-1]):
-        outline = _left_outline(half, threshold)
-        bump = np.clip(ndimage.median_filter(outline, size=_OUTLINE_WINDOW, mode="nearest") - outline, 0.0, None)
-        femur, tibia = bump[relative < -2], bump[relative > 2]
+    for half, top in zip((smooth[:, : width // 2], smooth[:, width // 2 :][:, ::-1]), plateau_tops, strict=True):
+        outline = _left_outline(half[r0 : joint_row - 2], threshold)
+        femur = np.clip(ndimage.median_filter(outline, size=_OUTLINE_WINDOW, mode="nearest") - outline, 0.0, None)
+        top = int(np.clip(top, 1, height - _PLATEAU_ROWS[1][1] - 1))
+        corner = _left_outline(half[top + _PLATEAU_ROWS[0][0] : top + _PLATEAU_ROWS[0][1]], threshold)
+        side = np.median(_left_outline(half[top + _PLATEAU_ROWS[1][0] : top + _PLATEAU_ROWS[1][1]], threshold))
+        tibia = np.clip(side - corner, 0.0, None)
         out.append([femur.sum(), femur.max(initial=0.0), tibia.sum(), tibia.max(initial=0.0)])
     return np.asarray(out, dtype=np.float64)
 
@@ -143,7 +151,9 @@ def knee_sign_features(pixels: np.ndarray) -> np.ndarray:
     q20 = [float(np.quantile(p[1], 0.2)) for p in parts]
     narrow, wide = np.argsort(medians, kind="stable")
     joint_row = int(round(np.mean([p[0] for p in parts])))
-    spurs = _spurs(image, joint_row)
+    # compartment k lies in the image half k, where its plateau starts half a gap below its joint row
+    plateau_tops = tuple(int(round(p[0] + m / 2)) for p, m in zip(parts, medians, strict=True))
+    spurs = _spurs(image, joint_row, plateau_tops)
     values = [
         medians[narrow],
         medians[wide],
