@@ -1,0 +1,31 @@
+import numpy as np
+
+from curate.demo import render_knee
+from curate.labels.knee_signs import KNEE_SIGN_NAMES, knee_sign_features
+
+
+def _signs(grade: int, index: int, side: str = "R") -> dict[str, float]:
+    pixels = render_knee(grade, seed=3, index=index, side=side, participant=9100000 + index)
+    return dict(zip(KNEE_SIGN_NAMES, knee_sign_features(pixels)))
+
+
+def test_joint_space_narrows_and_spurs_grow_from_grade_0_to_grade_4():
+    healthy = [_signs(0, i) for i in range(12)]
+    severe = [_signs(4, 100 + i) for i in range(12)]
+    mean = lambda rows, name: float(np.mean([r[name] for r in rows]))  # noqa: E731
+    assert mean(severe, "jsw_narrow") < 0.6 * mean(healthy, "jsw_narrow")
+    for spur in ("spur_femur_max_total", "spur_tibia_max_total"):
+        assert mean(severe, spur) > 2 * mean(healthy, spur) + 1
+
+
+def test_a_mirrored_knee_gives_the_same_signs():
+    pixels = render_knee(3, seed=1, index=7)
+    # equal up to where the column stride falls on the mirrored image
+    np.testing.assert_allclose(knee_sign_features(pixels), knee_sign_features(pixels[:, ::-1]), rtol=0.05, atol=0.01)
+
+
+def test_any_image_gives_finite_signs_of_fixed_length():
+    rng = np.random.default_rng(0)
+    for image in (np.zeros((50, 80)), rng.random((300, 200)), np.ones((224, 224))):
+        values = knee_sign_features(image.astype(np.float32))
+        assert values.shape == (len(KNEE_SIGN_NAMES),) and np.isfinite(values).all()
