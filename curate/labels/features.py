@@ -31,12 +31,12 @@ from curate._io import sha256_file
 from curate.catalog import absolute_paths, parse_crop
 from curate.errors import CurateError
 from curate.imaging import DecodeFailure, decode_image
-from curate.labels.knee_signs import knee_sign_features
+from curate.labels.knee_signs import KNEE_SIGN_NAMES, knee_sign_features
 from curate.parallel import Executor, chunked, map_chunks
 
-__all__ = ["FEATURE_VERSION", "image_features", "compute_features", "read_embeddings"]
+__all__ = ["FEATURE_VERSION", "SIGN_COLUMNS", "image_features", "compute_features", "read_embeddings"]
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 _WORK = 96
 _THUMB = 24
 _PROFILE = 48
@@ -81,6 +81,9 @@ def image_features(pixels: np.ndarray) -> np.ndarray:
 
 
 N_FEATURES = image_features(np.zeros((8, 8), dtype=np.float32)).size  # the length for any input
+#: The columns of :func:`compute_features` that hold measured knee signs (they come last).
+SIGN_COLUMNS: tuple[str, ...] = tuple(f"knee_{name}" for name in KNEE_SIGN_NAMES)
+_COLUMNS = [f"image_{k}" for k in range(N_FEATURES - len(SIGN_COLUMNS))] + list(SIGN_COLUMNS)
 
 
 def _features_chunk(items: Sequence[tuple[str, str | None]]) -> list[tuple[str | None, np.ndarray | None, str | None]]:
@@ -110,6 +113,9 @@ def compute_features(
     progress=None,
 ) -> pd.DataFrame:
     """Built-in features of every catalog row, indexed by ``sample_id``.
+
+    Columns ``image_<k>`` describe the image; :data:`SIGN_COLUMNS` are measured
+    knee signs, which the ordinal probe may combine non-linearly.
 
     Rows whose file cannot be decoded are left out (the quality scan reports why).
     With ``cache_dir`` (default: the curate cache folder; False for none), features
@@ -156,7 +162,7 @@ def compute_features(
             pd.DataFrame({"key": list(merged), "features": [v.tolist() for v in merged.values()]}).to_parquet(tmp)
     order = sorted(found)
     matrix = np.stack([found[k] for k in order]) if order else np.empty((0, N_FEATURES), np.float32)
-    return pd.DataFrame(matrix, index=pd.Index(catalog["sample_id"].iloc[order].astype(str), name="sample_id"))
+    return pd.DataFrame(matrix, index=pd.Index(catalog["sample_id"].iloc[order].astype(str), name="sample_id"), columns=_COLUMNS)
 
 
 def read_embeddings(path: str | os.PathLike, catalog: pd.DataFrame, *, required: Sequence[str] | None = None) -> pd.DataFrame:

@@ -10,6 +10,7 @@ the suggested label: acting only on distance >= 2 is the usual choice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +78,7 @@ def find_label_noise(
     n_splits: int = 5,
     classifier: str = "auto",
     seed: int = 0,
+    nonlinear_columns: Sequence[str] | None = None,
 ) -> LabelNoiseResult:
     """Flag probably wrong labels with cleanlab on out-of-sample probabilities.
 
@@ -94,6 +96,9 @@ def find_label_noise(
         column per class); used as they are instead of fitting the probe.
     n_splits, classifier, seed
         The patient-grouped cross-validation (see :func:`cross_val_probabilities`).
+    nonlinear_columns : sequence of str, optional
+        Feature columns that are direct measurements, e.g.
+        :data:`~curate.labels.features.SIGN_COLUMNS` with the built-in features.
 
     Returns
     -------
@@ -128,7 +133,15 @@ def find_label_noise(
     groups = catalog.loc[fit, "patient_id"].astype("string").fillna(catalog.loc[fit, "sample_id"]).to_numpy()
     if pred_probs is None:
         x = features.loc[ids[fit]].to_numpy(dtype=np.float32)
-        probe = cross_val_probabilities(x, labels, groups, n_splits=n_splits, classifier=classifier, seed=seed)
+        measured = None
+        if nonlinear_columns:
+            unknown = [c for c in nonlinear_columns if c not in features.columns]
+            if unknown:
+                raise CurateError(f"nonlinear_columns not among the feature columns: {', '.join(map(str, unknown[:5]))}")
+            measured = [features.columns.get_loc(c) for c in nonlinear_columns]
+        probe = cross_val_probabilities(
+            x, labels, groups, n_splits=n_splits, classifier=classifier, seed=seed, nonlinear_columns=measured
+        )
         probs, classes, folds = probe.pred_probs, probe.classes, probe.folds
     else:
         classes = np.unique(labels)

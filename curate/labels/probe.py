@@ -11,6 +11,7 @@ trained on other patients only.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +91,7 @@ def cross_val_probabilities(
     n_splits: int = 5,
     classifier: str = AUTO,
     seed: int = 0,
+    nonlinear_columns: Sequence[int] | None = None,
 ) -> ProbeResult:
     """Predict every sample's class probabilities with a model that never saw its patient.
 
@@ -106,6 +108,9 @@ def cross_val_probabilities(
         labels with three or more classes (grades), logistic regression otherwise.
     seed : int
         Shuffles the folds and seeds the classifier; the same seed gives the same probabilities.
+    nonlinear_columns : sequence of int, optional
+        Columns that are direct measurements (the built-in knee signs): the ordinal
+        probe combines them non-linearly; other classifiers use every column alike.
     """
     classes, y = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
@@ -121,6 +126,8 @@ def cross_val_probabilities(
     folds = np.full(len(y), -1, dtype=np.int64)
     classifier = resolve_classifier(classifier, classes)
     template = make_classifier(classifier, seed)
+    if nonlinear_columns is not None and "nonlinear_columns" in template.get_params():
+        template.set_params(nonlinear_columns=tuple(int(c) for c in nonlinear_columns))
     if "pca" in getattr(template, "named_steps", {}):  # small embeddings need no reduction below their size
         template.set_params(pca__n_components=min(64, features.shape[1], len(y) // 2))
     for fold, (train, test) in enumerate(splitter.split(features, y, groups)):
