@@ -24,6 +24,10 @@ from sklearn.model_selection import KFold, cross_val_predict
 
 __all__ = ["OrdinalRidgeClassifier", "ridge_leave_one_out"]
 
+# Below this many training rows the boosted stage is skipped: its leaves need 40 rows
+# each, and on a few dozen samples the ridge score alone generalizes better.
+MIN_ROWS_FOR_BOOSTING = 500
+
 
 def ridge_leave_one_out(X: np.ndarray, y: np.ndarray, alphas) -> tuple[float, np.ndarray, np.ndarray, float]:
     """Ridge regression with the penalty chosen by exact leave-one-out error.
@@ -66,7 +70,8 @@ class OrdinalRidgeClassifier(ClassifierMixin, BaseEstimator):
         Ridge penalties tried by generalized cross-validation.
     nonlinear_columns : sequence of int, optional
         Columns (measured signs) that a gradient-boosted regressor combines with the
-        ridge score; None or empty: the ridge score alone.
+        ridge score, given at least :data:`MIN_ROWS_FOR_BOOSTING` training rows;
+        None or empty: the ridge score alone.
     random_state : int
         Seeds the boosted regressor and its inner folds.
 
@@ -127,7 +132,7 @@ class OrdinalRidgeClassifier(ClassifierMixin, BaseEstimator):
             (X - self.mean_) / self.scale_, rank.astype(np.float64), self.alphas
         )
         self.booster_ = None
-        if self.nonlinear_columns:
+        if self.nonlinear_columns and len(rank) >= MIN_ROWS_FOR_BOOSTING:
             stacked = self._stacked(X, score)
             folds = KFold(3, shuffle=True, random_state=self.random_state)
             # the link needs out-of-sample scores here too
