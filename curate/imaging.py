@@ -173,7 +173,7 @@ def decode_image(data: bytes, name: str, crop: tuple[int, int, int, int] | None 
     """
     if len(data) == 0:
         raise DecodeFailure(name, DecodeReason.ZERO_BYTES, "the file is empty")
-    suffix = Path(name).suffix.lower()
+    suffix = os.path.splitext(name)[1].lower()  # as Path(name).suffix, without pathlib's parsing (a scan decodes thousands)
     if data[128:132] == b"DICM" or suffix in _DICOM_EXTENSIONS:
         image = _read_dicom(data, name)
     else:

@@ -85,3 +85,30 @@ def test_a_chunk_measures_like_its_files_one_by_one(tmp_path):
         assert row.keys() == single.keys()
         for key, value in single.items():
             assert row[key] == value or (isinstance(value, float) and np.isnan(value) and np.isnan(row[key])), key
+
+
+def test_padding_on_any_side_is_measured_as_border(tmp_path):
+    img = _radiograph(size=128)
+    assert measure_file(write_png(tmp_path / "n.png", img))["border_fraction"] == 0.0
+    for side, pad in {"top": ((32, 0), (0, 0)), "right": ((0, 0), (0, 32))}.items():
+        padded = np.pad(img, pad, constant_values=0)
+        fraction = measure_file(write_png(tmp_path / f"{side}.png", padded))["border_fraction"]
+        assert fraction == pytest.approx(32 / 160, abs=0.01), side
+
+
+def test_laplacian_spread_is_the_standard_deviation_of_the_interior_laplacian():
+    from curate.quality.measures import _laplacian_spread
+
+    img = _radiograph(size=96)
+    x = img.astype(float)
+    lap = 4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
+    assert _laplacian_spread(img) == pytest.approx(lap.std(), rel=1e-5)
+
+
+def test_inversion_scores_of_a_stack_equal_one_at_a_time():
+    from curate.quality.measures import _inversion_scores
+
+    images = np.stack([_radiograph(seed=s, size=75) for s in range(3)] + [255 - _radiograph(seed=4, size=75)])
+    scores = _inversion_scores(images)
+    assert scores.tolist() == [_inversion_scores(img[None])[0] for img in images]
+    assert scores[-1] > 0.2 > scores[:-1].max()
