@@ -22,7 +22,10 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, cross_val_predict
 
-__all__ = ["OrdinalRidgeClassifier", "ridge_leave_one_out"]
+__all__ = ["PROBE_VERSION", "OrdinalRidgeClassifier", "ridge_leave_one_out"]
+
+#: Bump when the probe's results change: recipes do not reuse labels of another version.
+PROBE_VERSION = 2
 
 # Below this many training rows the boosted stage is skipped: its leaves need 40 rows
 # each, and on a few dozen samples the ridge score alone generalizes better.

@@ -4,8 +4,8 @@ Intermediate tables go to a work folder (default ``.curate/work`` beside the man
 store's parent, i.e. ``./.curate/work`` for the default store ``./manifests``)::
 
     WORK/catalog/<key>/catalog.parquet    the catalog (after the task), key: loader, options, root, task, rows
-    WORK/scan/<key>/quality.parquet       key: catalog key + files' size/mtime + thresholds
-    WORK/labels/<key>/labels.parquet      key: scan key + folds, classifier, seed, features file
+    WORK/scan/<key>/quality.parquet       key: scan version + catalog key + files' size/mtime + thresholds
+    WORK/labels/<key>/labels.parquet      key: feature and probe versions + scan key + folds, classifier, seed, features file
     WORK/runs/<recipe name>/selection.parquet
 
 A stage whose key folder exists is reused, so a second recipe on the same data (or the
@@ -177,7 +177,10 @@ def run_recipe(
 
         start = time.perf_counter()
         thresholds = Thresholds.from_dict(data["scan"]["thresholds"]).to_dict()
-        scan_key = _key("scan", catalog_key, _files_fingerprint(catalog, data_root), thresholds)
+        from curate.quality.measures import SCAN_VERSION
+
+        # the version keeps a newer curate from reusing an older scan of unchanged files
+        scan_key = _key("scan", SCAN_VERSION, catalog_key, _files_fingerprint(catalog, data_root), thresholds)
         quality_path = work / "scan" / scan_key / "quality.parquet"
         reused = quality_path.is_file()
         if reused:
@@ -197,7 +200,10 @@ def run_recipe(
         cfg = data["labels"]
         files = {k: _path(cfg[k], **places) for k in ("embeddings", "pred_probs")}
         hashes = {k: sha256_file(p) if p is not None else None for k, p in files.items()}
-        labels_key = _key("labels", scan_key, cfg["folds"], cfg["classifier"], data["seed"], hashes)
+        from curate.labels.features import FEATURE_VERSION
+        from curate.labels.ordinal import PROBE_VERSION
+
+        labels_key = _key("labels", FEATURE_VERSION, PROBE_VERSION, scan_key, cfg["folds"], cfg["classifier"], data["seed"], hashes)
         labels_path = work / "labels" / labels_key / "labels.parquet"
         reused = labels_path.is_file()
         if not reused:
