@@ -11,7 +11,7 @@ import pandas as pd
 from curate._io import read_parquet_table, write_parquet_table
 from curate.catalog import read_catalog
 from curate.errors import CurateError
-from curate.labels.features import SIGN_COLUMNS, compute_features, read_embeddings
+from curate.labels.features import compute_features, read_embeddings
 from curate.labels.noise import find_label_noise, read_pred_probs
 from curate.parallel import Executor
 
@@ -65,16 +65,8 @@ def labels_to_file(
         features = compute_features(
             catalog, executor=Executor(workers=workers), cache_dir=cache_dir, content_hashes=hashes, progress=progress
         )
-    built_in = probs is None and embeddings is None
     result = find_label_noise(
-        catalog,
-        features,
-        quality=quality,
-        pred_probs=probs,
-        n_splits=n_splits,
-        classifier=classifier,
-        seed=seed,
-        nonlinear_columns=SIGN_COLUMNS if built_in else None,
+        catalog, features, quality=quality, pred_probs=probs, n_splits=n_splits, classifier=classifier, seed=seed
     )
     seconds = time.perf_counter() - start
     record = {"n_splits": n_splits, "classifier": result.metrics["classifier"], "seed": seed, "features": _source(embeddings, pred_probs)}

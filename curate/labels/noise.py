@@ -97,8 +97,10 @@ def find_label_noise(
     n_splits, classifier, seed
         The patient-grouped cross-validation (see :func:`cross_val_probabilities`).
     nonlinear_columns : sequence of str, optional
-        Feature columns that are direct measurements, e.g.
-        :data:`~curate.labels.features.SIGN_COLUMNS` with the built-in features.
+        Feature columns that are direct measurements, which the ordinal probe
+        combines non-linearly. Default: the built-in features' measured knee signs
+        (:data:`~curate.labels.features.SIGN_COLUMNS`) when ``features`` has them;
+        ``()`` for none.
 
     Returns
     -------
@@ -133,6 +135,10 @@ def find_label_noise(
     groups = catalog.loc[fit, "patient_id"].astype("string").fillna(catalog.loc[fit, "sample_id"]).to_numpy()
     if pred_probs is None:
         x = features.loc[ids[fit]].to_numpy(dtype=np.float32)
+        if nonlinear_columns is None:
+            from curate.labels.features import SIGN_COLUMNS
+
+            nonlinear_columns = [c for c in SIGN_COLUMNS if c in features.columns]
         measured = None
         if nonlinear_columns:
             unknown = [c for c in nonlinear_columns if c not in features.columns]
