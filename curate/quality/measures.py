@@ -42,6 +42,21 @@ _WORK_SIZE = 256  # sharpness, borders and hashes are measured at one size, so r
 _HASH_SIZE = 32
 _EDGE_LEVELS = 3  # a border row/column within 3 grey levels is padding, not anatomy
 
+# The brightness measures, all read off one histogram.
+_HISTOGRAM_COLUMNS = (
+    "brightness_mean",
+    "brightness_p01",
+    "brightness_p05",
+    "brightness_p50",
+    "brightness_p95",
+    "brightness_p99",
+    "dynamic_range",
+    "contrast",
+    "dark_fraction",
+    "saturated_fraction",
+    "entropy",
+)
+
 MEASURE_COLUMNS: tuple[str, ...] = (
     "readable",
     "error",
@@ -54,17 +69,7 @@ MEASURE_COLUMNS: tuple[str, ...] = (
     "bits_stored",
     "photometric_decoded",
     "color",
-    "brightness_mean",
-    "brightness_p01",
-    "brightness_p05",
-    "brightness_p50",
-    "brightness_p95",
-    "brightness_p99",
-    "dynamic_range",
-    "contrast",
-    "dark_fraction",
-    "saturated_fraction",
-    "entropy",
+    *_HISTOGRAM_COLUMNS,
     "sharpness",
     "border_fraction",
     "inversion_score",
@@ -171,45 +176,23 @@ def _histogram(image: DecodedImage, pixels8: Image.Image | None = None) -> np.nd
     return np.bincount(levels, minlength=_BINS).astype(np.float64)
 
 
-_HISTOGRAM_COLUMNS = (
-    "brightness_mean",
-    "brightness_p01",
-    "brightness_p05",
-    "brightness_p50",
-    "brightness_p95",
-    "brightness_p99",
-    "dynamic_range",
-    "contrast",
-    "dark_fraction",
-    "saturated_fraction",
-    "entropy",
-)
-
-
-def _histogram_stats_many(hists: Sequence[np.ndarray]) -> list[dict[str, float]]:
-    """Brightness measures of many histograms, a few array calls per bin count (each row on its own)."""
-    out: list[dict[str, float]] = [{}] * len(hists)
-    by_bins: dict[int, list[int]] = {}
-    for k, hist in enumerate(hists):
-        by_bins.setdefault(hist.size, []).append(k)
-    for bins, members in by_bins.items():
-        counts = np.stack([hists[k] for k in members])
-        prob = counts / counts.sum(axis=1, keepdims=True)
-        centers = _CENTERS[bins]
-        mean = (prob * centers).sum(axis=1)
-        std = np.sqrt(np.maximum((prob * (centers * centers)).sum(axis=1) - mean * mean, 0.0))
-        cdf = np.cumsum(prob, axis=1)
-        # the first level whose cumulative share reaches q = how many levels stay below it
-        # one comparison per quantile: several times faster than one (m, bins, 5) comparison
-        p01, p05, p50, p95, p99 = np.stack([(cdf < q).sum(axis=1) for q in _QUANTILES]) / (bins - 1)
-        coarse = prob.reshape(len(members), 256, -1).sum(axis=2)  # 8-bit entropy: comparable with other tools
-        entropy = -(coarse * np.log2(np.where(coarse > 0, coarse, 1.0))).sum(axis=1)
-        dark = cdf[:, int(0.05 * (bins - 1))]
-        saturated = 1.0 - cdf[:, int(0.98 * (bins - 1)) - 1]
-        table = np.column_stack([mean, p01, p05, p50, p95, p99, p99 - p01, std, dark, saturated, entropy])
-        for k, values in zip(members, table.tolist()):
-            out[k] = dict(zip(_HISTOGRAM_COLUMNS, values))
-    return out
+def _histogram_stats(counts: np.ndarray) -> list[dict[str, float]]:
+    """Brightness measures of a stack of histograms with the same bin count, a row each."""
+    bins = counts.shape[1]
+    prob = counts / counts.sum(axis=1, keepdims=True)
+    centers = _CENTERS[bins]
+    mean = (prob * centers).sum(axis=1)
+    std = np.sqrt(np.maximum((prob * (centers * centers)).sum(axis=1) - mean * mean, 0.0))
+    cdf = np.cumsum(prob, axis=1)
+    # the first level whose cumulative share reaches q = how many levels stay below it
+    # one comparison per quantile: several times faster than one (m, bins, 5) comparison
+    p01, p05, p50, p95, p99 = np.stack([(cdf < q).sum(axis=1) for q in _QUANTILES]) / (bins - 1)
+    coarse = prob.reshape(len(counts), 256, -1).sum(axis=2)  # 8-bit entropy: comparable with other tools
+    entropy = -(coarse * np.log2(np.where(coarse > 0, coarse, 1.0))).sum(axis=1)
+    dark = cdf[:, int(0.05 * (bins - 1))]
+    saturated = 1.0 - cdf[:, int(0.98 * (bins - 1)) - 1]
+    table = np.column_stack([mean, p01, p05, p50, p95, p99, p99 - p01, std, dark, saturated, entropy])
+    return [dict(zip(_HISTOGRAM_COLUMNS, values)) for values in table.tolist()]
 
 
 def _laplacian_spread(work: np.ndarray) -> float:
@@ -328,14 +311,14 @@ def _measure_image(image: DecodedImage) -> tuple[dict[str, object], np.ndarray, 
     return row, hist, _hash_pixels(work_pil), fingerprint_pixels(work_pil)
 
 
-def _per_shape(func: Callable[[np.ndarray], np.ndarray], arrays: Sequence[np.ndarray]) -> list[float]:
-    """``func`` of the stack of each shape's arrays, back in input order: one call per shape."""
-    out: list[float] = [0.0] * len(arrays)
+def _per_shape(func: Callable[[np.ndarray], Sequence], arrays: Sequence[np.ndarray]) -> list:
+    """``func`` of the stack of each shape's arrays (one result per row), back in input order: one call per shape."""
+    out: list = [None] * len(arrays)
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for k, array in enumerate(arrays):
         by_shape.setdefault(array.shape, []).append(k)
     for members in by_shape.values():
-        for k, value in zip(members, func(np.stack([arrays[k] for k in members])).tolist()):
+        for k, value in zip(members, func(np.stack([arrays[k] for k in members]))):
             out[k] = value
     return out
 
@@ -346,9 +329,9 @@ def _finish(parts: Sequence[tuple[dict[str, object], np.ndarray, np.ndarray, np.
         return []
     rows, hists, smalls, prints = zip(*parts)
     hashes = _hashes(np.stack(smalls))
-    inversion = _per_shape(_inversion_scores, prints)
+    inversion = _per_shape(lambda stack: _inversion_scores(stack).tolist(), prints)
     for row, stats, probes, fingerprint, score in zip(
-        rows, _histogram_stats_many(hists), hashes, fingerprints(prints), inversion
+        rows, _per_shape(_histogram_stats, hists), hashes, fingerprints(prints), inversion
     ):
         row.update(stats)
         row["inversion_score"] = score
