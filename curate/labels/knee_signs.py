@@ -20,6 +20,7 @@ numbers are meaningless but finite, and the probe learns to ignore them.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 __all__ = ["KNEE_SIGN_NAMES", "knee_sign_features"]
@@ -60,8 +61,6 @@ _PLATEAU_ROWS = ((-1, 5), (6, 12))  # rows from the plateau top: its corner, and
 
 def _normalized(pixels: np.ndarray) -> np.ndarray:
     """The image at 224 px, stretched between its 3rd and 97th percentiles."""
-    from PIL import Image
-
     image = np.asarray(pixels, dtype=np.float32)
     if image.shape != (_SIZE, _SIZE):
         image = np.asarray(Image.fromarray(image, mode="F").resize((_SIZE, _SIZE), Image.Resampling.BOX))

@@ -96,3 +96,9 @@ def test_a_lone_flip_in_a_rare_cell_is_still_flagged_on_an_ordinal_scale():
     assert row["is_label_issue"]
     assert row["suggested_label"] == 4 and row["grade_distance"] == 3
     assert result.metrics["classifier"] == "ordinal"
+
+
+def test_an_unknown_classifier_is_named_with_the_choices():
+    catalog, features = _catalog()
+    with pytest.raises(CurateError, match=r"unknown classifier 'svm'; choose one of auto, logistic, ordinal"):
+        find_label_noise(catalog, features, classifier="svm")
