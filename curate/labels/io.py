@@ -13,6 +13,7 @@ from curate.catalog import read_catalog
 from curate.errors import CurateError
 from curate.labels.features import compute_features, read_embeddings
 from curate.labels.noise import find_label_noise, read_pred_probs
+from curate.labels.probe import check_classifier
 from curate.parallel import Executor
 
 __all__ = ["labels_to_file", "read_labels_table"]
@@ -46,6 +47,7 @@ def labels_to_file(
     """Find label issues for a catalog and write the labels table; return the summary."""
     if embeddings is not None and pred_probs is not None:
         raise CurateError("give either --embeddings or --pred-probs, not both")
+    check_classifier(classifier)  # before the features, which can take minutes
     catalog = read_catalog(catalog_path)
     quality = None
     if quality_path is not None:

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 from curate.errors import CurateError
 
-__all__ = ["AUTO", "CLASSIFIERS", "make_classifier", "resolve_classifier", "ProbeResult", "cross_val_probabilities", "probe_metrics"]
+__all__ = ["AUTO", "CLASSIFIERS", "CLASSIFIER_NAMES", "check_classifier", "make_classifier", "resolve_classifier", "ProbeResult", "cross_val_probabilities", "probe_metrics"]
 
 
 def _logistic(seed: int):
@@ -53,6 +53,15 @@ CLASSIFIERS = {"logistic": _logistic, "ordinal": _ordinal, "gradient-boosting": 
 
 #: ``classifier="auto"``: ordinal for integer labels with three or more classes (KL grades), else logistic.
 AUTO = "auto"
+#: Every name the probe accepts.
+CLASSIFIER_NAMES: tuple[str, ...] = (AUTO, *CLASSIFIERS)
+
+
+def check_classifier(name: str) -> str:
+    """``name`` if the probe knows it; else a :class:`CurateError` listing the choices."""
+    if name not in CLASSIFIER_NAMES:
+        raise CurateError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIER_NAMES)}")
+    return name
 
 
 def resolve_classifier(name: str, labels: np.ndarray) -> str:
@@ -67,9 +76,9 @@ def resolve_classifier(name: str, labels: np.ndarray) -> str:
 
 
 def make_classifier(name: str, seed: int = 0):
-    """A fresh classifier of the named kind (see :data:`CLASSIFIERS`)."""
-    if name not in CLASSIFIERS:
-        raise CurateError(f"unknown classifier {name!r}; choose one of {AUTO}, {', '.join(CLASSIFIERS)}")
+    """A fresh classifier of the named kind (see :data:`CLASSIFIERS`; ``auto`` is resolved first)."""
+    if check_classifier(name) == AUTO:
+        raise CurateError(f"classifier {AUTO!r} depends on the labels: resolve it with resolve_classifier first")
     return CLASSIFIERS[name](seed)
 
 

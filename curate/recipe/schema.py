@@ -90,7 +90,7 @@ _SCHEMA: dict[str, Any] = {
     "labels": {
         "enabled": _Key("bool", False, nullable=False),
         "folds": _Key("int", 5, nullable=False),
-        "classifier": _Key("str", "auto", nullable=False),
+        "classifier": _Key("str", "auto", nullable=False, choices=lambda: _classifiers()),
         "embeddings": _Key("str"),
         "pred_probs": _Key("str"),
     },
@@ -137,6 +137,12 @@ def _samplers() -> tuple[str, ...]:
     from curate.select.samplers import SAMPLER_NAMES
 
     return SAMPLER_NAMES
+
+
+def _classifiers() -> list[str]:
+    from curate.labels.probe import CLASSIFIER_NAMES
+
+    return list(CLASSIFIER_NAMES)
 
 
 def _strategies() -> list[str]:

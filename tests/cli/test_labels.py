@@ -43,3 +43,13 @@ def test_labels_with_missing_embeddings_names_the_samples(tmp_path):
     )
     assert result.exit_code == 2 and "no embedding for 2 sample(s): s10, s11" in result.output
     assert not (tmp_path / "l.parquet").exists()
+
+
+def test_an_unknown_classifier_is_refused_before_any_feature_is_computed(tmp_path):
+    rows = [{"sample_id": f"s{k}", "path": f"{k}.png", "label": k % 2, "patient_id": str(k), "source": "t"} for k in range(4)]
+    write_catalog(pd.DataFrame(rows), tmp_path / "cat.parquet", tmp_path)  # no image files: features would fail
+    out = tmp_path / "l.parquet"
+    result = CliRunner().invoke(main, ["labels", str(tmp_path / "cat.parquet"), "-o", str(out), "--classifier", "svm"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "curate: error: unknown classifier 'svm'; choose one of auto, logistic, ordinal, gradient-boosting"
+    assert not out.exists()

@@ -105,6 +105,7 @@ def test_missing_data_root_refused_before_work(tmp_path: Path) -> None:
         (("name: balanced", "name: balancd"), "12: unknown sampler.name 'balancd' (did you mean 'balanced'?)"),
         (("dark_mean: 0.08", "dark_man: 0.08"), "7: scan.thresholds: unknown scan threshold(s) dark_man"),
         (("seed: 0", "seed: yes"), "2: 'seed' must be a whole number, got a boolean True"),
+        (("split:", "labels:\n  classifier: ordinl\nsplit:"), "10: unknown labels.classifier 'ordinl' (did you mean 'ordinal'?)"),
         (("  data_root: {root}", "  data_root: {root}\n  options: {{sourcename: x}}"), "6: source.options:"),
     ],
 )
