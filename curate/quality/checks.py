@@ -49,12 +49,14 @@ def patient_leakage(catalog: pd.DataFrame) -> pd.DataFrame:
     """Patients present in more than one official split, with the splits and their sample counts."""
     if "official_split" not in catalog.columns:
         return pd.DataFrame(columns=["patient_id", "splits", "samples"])
-    known = catalog.dropna(subset=["official_split", "patient_id"])
-    per_patient = known.groupby("patient_id")["official_split"].agg(lambda s: sorted(set(s)))
-    crossing = per_patient[per_patient.map(len) > 1]
-    counts = known[known["patient_id"].isin(crossing.index)].groupby("patient_id").size()
+    known = catalog[["patient_id", "official_split"]].dropna().astype(str)
+    pairs = known.drop_duplicates()  # one row per (patient, split): a grouped lambda per patient is slow
+    n_splits = pairs["patient_id"].value_counts(sort=False)
+    crossing = pairs[pairs["patient_id"].isin(n_splits.index[n_splits.to_numpy() > 1])]
+    splits = crossing.sort_values("official_split").groupby("patient_id", sort=True)["official_split"].agg(", ".join)
+    counts = known[known["patient_id"].isin(splits.index)].groupby("patient_id").size()
     return pd.DataFrame(
-        {"patient_id": crossing.index, "splits": crossing.map(", ".join).to_numpy(), "samples": counts.loc[crossing.index].to_numpy()}
+        {"patient_id": splits.index, "splits": splits.to_numpy(), "samples": counts.loc[splits.index].to_numpy()}
     ).reset_index(drop=True)
 
 
@@ -64,35 +66,53 @@ def leakage_flags(catalog: pd.DataFrame, flags: FlagSet) -> None:
     if leaks.empty:
         flags.add("patient_cross_split", pd.Series(False, index=catalog.index), "")
         return
-    splits = catalog["patient_id"].map(dict(zip(leaks["patient_id"], leaks["splits"])))
+    splits = catalog["patient_id"].astype("string").map(dict(zip(leaks["patient_id"], leaks["splits"])))
     flags.add(
         "patient_cross_split",
         splits.notna(),
-        "patient " + catalog["patient_id"].astype(str) + " is in " + splits.fillna("").astype(str),
+        lambda f: "patient " + f["patient_id"].astype(str) + " is in " + f["splits"].astype(str),
+        catalog[["patient_id"]].assign(splits=splits),
     )
 
 
 def duplicate_flags(dups: pd.DataFrame, catalog: pd.DataFrame, flags: FlagSet) -> None:
     """Flags for duplicate members that are not kept, label conflicts and groups crossing splits."""
-    group = dups["dup_group"].astype(object)
-    kept_path = _text(dups["dup_of"].astype(object).map(dict(zip(catalog["sample_id"], catalog["path"]))))
     redundant = dups["dup_keep"].eq(False).fillna(False).astype(bool)
     exact = redundant & dups["dup_kind"].eq("exact").fillna(False).astype(bool)
     near = redundant & dups["dup_kind"].eq("near").fillna(False).astype(bool)
-    flags.add("exact_duplicate", exact, "same pixels as " + kept_path + " (kept)")
-    similarity = dups["dup_similarity"].astype(object).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    flags.add("near_duplicate", near, "near duplicate of " + kept_path + " (kept, similarity " + similarity + ")")
+    in_group = dups["dup_group"].notna()
+    path_of = dict(zip(catalog["sample_id"], catalog["path"]))
+    grouped = dups[in_group]  # reasons are written for group members only, a small share of the rows
+    group = grouped["dup_group"].astype(object)
+    info = pd.DataFrame(
+        {
+            "kept": _text(grouped["dup_of"].astype(object).map(path_of)),
+            "similarity": grouped["dup_similarity"].astype(object).map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+            "group": _text(group),
+            "labels": _text(group.map(_members(catalog["label"][in_group], group))),
+        },
+        index=grouped.index,
+    )
+    flags.add("exact_duplicate", exact, lambda f: "same pixels as " + f["kept"] + " (kept)", info)
+    flags.add(
+        "near_duplicate",
+        near,
+        lambda f: "near duplicate of " + f["kept"] + " (kept, similarity " + f["similarity"] + ")",
+        info,
+    )
     flags.add(
         "duplicate_label_conflict",
         dups["dup_label_conflict"].astype(bool),
-        "duplicate group " + _text(group) + " holds labels " + _text(group.map(_members(catalog["label"], group))),
+        lambda f: "duplicate group " + f["group"] + " holds labels " + f["labels"],
+        info,
     )
     if "official_split" in catalog.columns:
+        info["splits"] = _text(group.map(_members(catalog["official_split"][in_group], group)))
         flags.add(
             "duplicate_cross_split",
             dups["dup_cross_split"].astype(bool),
-            "duplicate group " + _text(group) + " spans splits "
-            + _text(group.map(_members(catalog["official_split"], group))),
+            lambda f: "duplicate group " + f["group"] + " spans splits " + f["splits"],
+            info,
         )
 
 

@@ -211,7 +211,7 @@ def cross_pairs(queries, index, radius: int, *, chunk_size: int = DEFAULT_CHUNK_
     if q_hashes.size == 0 or h_hashes.size == 0:
         empty = np.empty(0, np.int64)
         return empty, empty, empty.astype(np.int8)
-    plan = _plan(h_hashes.size, r)
+    plan = _plan(h_hashes.size, r, q_hashes.size, _collision_skew(q_hashes, h_hashes))
     found_q, found_h = [], []
     if plan is None:
         rows = max(1, (1 << 22) // h_hashes.size)
@@ -277,11 +277,13 @@ def probe_pairs(base, probes, radius: int, *, chunk_size: int = DEFAULT_CHUNK_SI
     i = owner[q]
     keep = i != j
     i, j, distance = i[keep], j[keep], distance[keep]
-    lo, hi = np.minimum(i, j), np.maximum(i, j)
-    frame = pd.DataFrame({"i": lo, "j": hi, "distance": distance})
-    frame = frame.groupby(["i", "j"], sort=True, as_index=False)["distance"].min()
-    frame["distance"] = frame["distance"].astype(np.int8)
-    return frame
+    key = np.minimum(i, j) * h.size + np.maximum(i, j)
+    order = np.lexsort((distance, key))  # by pair, the smallest distance first
+    key, distance = key[order], distance[order]
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key = key[first]
+    return pd.DataFrame({"i": key // h.size, "j": key % h.size, "distance": distance[first].astype(np.int8)})
 
 
 # --- input checks -----------------------------------------------------------
@@ -331,13 +333,19 @@ def _pair_columns(pairs) -> tuple[np.ndarray, np.ndarray]:
 # --- choosing the index -----------------------------------------------------
 
 
-def _plan(n: int, radius: int) -> tuple[_Substring, ...] | None:
-    """The cheapest exact index for ``n`` distinct hashes, or None if brute force is cheaper."""
-    best_cost, best = _NS_BRUTE * n * n / 2, None
+def _plan(n: int, radius: int, queries: int | None = None, skew: float = 1.0) -> tuple[_Substring, ...] | None:
+    """The cheapest exact index for ``n`` distinct hashes, or None if brute force is cheaper.
+
+    ``queries``: how many hashes are looked up in it (None: the ``n`` hashes against
+    each other, each pair once). ``skew``: how many times more often keys collide
+    than uniform random hashes would (see :func:`_collision_skew`).
+    """
+    pairs = n * n / 2 if queries is None else n * queries
+    best_cost, best = _NS_BRUTE * pairs, None
     for m in range(1, min(radius + 1, _MAX_SUBSTRINGS) + 1):
         for key_bits in range(1, _MAX_KEY_BITS + 1):
             plan = _layout(m, radius, key_bits)
-            cost = sum(_substring_cost(n, sub) for sub in plan)
+            cost = sum(_substring_cost(n, sub, queries, skew) for sub in plan)
             if cost < best_cost:
                 best_cost, best = cost, plan
     return best
@@ -365,18 +373,39 @@ def _ball_size(bits: int, radius: int) -> int:
     return sum(math.comb(bits, t) for t in range(min(radius, bits) + 1))
 
 
-def _substring_cost(n: int, sub: _Substring) -> float:
+def _substring_cost(n: int, sub: _Substring, queries: int | None = None, skew: float = 1.0) -> float:
     probes = _ball_size(sub.bits, sub.radius)
     buckets = 1 << sub.bits
-    # every neighbouring bucket pair is probed from one side only, hence the halves
+    if queries is None:  # every neighbouring bucket pair is probed from one side only, hence the halves
+        probing, candidates = n * (probes - 1) / 2, n * n * probes / buckets / 2
+    else:
+        probing, candidates = queries * probes, queries * n * probes / buckets
     return (
         _NS_SUBSTRING
         + _NS_BUCKET * buckets
-        + _NS_SORT * n
+        + _NS_SORT * (n if queries is None else n + queries)
         + _NS_MASK * probes
-        + _NS_PROBE * n * (probes - 1) / 2
-        + _NS_CANDIDATE * n * n * probes / buckets / 2
+        + _NS_PROBE * probing
+        + _NS_CANDIDATE * candidates * skew
     )
+
+
+_SKEW_KEY = tuple(range(0, HASH_BITS, 3))[:16]
+
+
+def _collision_skew(queries: np.ndarray, index: np.ndarray) -> float:
+    """How many times more (query, index) pairs share a 16-bit key than for uniform random hashes.
+
+    Perceptual hashes of one kind of image (centred knees) share many bits, so
+    buckets are far fuller than the cost model assumes; measured once on a
+    typical key, this steers the plan towards wider keys.
+    """
+    key = _Substring(_SKEW_KEY, 0)
+    buckets = 1 << len(_SKEW_KEY)
+    shared = np.bincount(key.keys(queries), minlength=buckets).astype(np.float64) @ np.bincount(
+        key.keys(index), minlength=buckets
+    )
+    return max(1.0, float(shared) / (queries.size * index.size / buckets))
 
 
 def _ball(bits: int, radius: int) -> np.ndarray:

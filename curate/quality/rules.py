@@ -8,6 +8,7 @@ never a flag. Every threshold can be overridden per run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -78,14 +79,33 @@ class FlagSet:
         self.columns: dict[str, pd.Series] = {}
         self.reasons: dict[str, pd.Series] = {}
 
-    def add(self, name: str, mask: pd.Series, reason: pd.Series | str) -> None:
+    def add(
+        self,
+        name: str,
+        mask: pd.Series,
+        reason: pd.Series | str | Callable[[pd.DataFrame], pd.Series],
+        frame: pd.DataFrame | None = None,
+    ) -> None:
+        """Add (or OR into) flag ``name``.
+
+        ``reason`` is one text for every flagged row, a Series of texts, or a
+        function of ``frame``'s flagged rows returning their texts: formatting
+        numbers is the slow part of the rules, and most rows are not flagged.
+        """
         mask = mask.reindex(self.index, fill_value=False).fillna(False).astype(bool)
+        if callable(reason):
+            source = frame if frame is not None else pd.DataFrame(index=self.index)
+            flagged = mask.index[mask.to_numpy()].intersection(source.index)
+            reason = reason(source.loc[flagged])
         text = reason if isinstance(reason, pd.Series) else pd.Series(reason, index=self.index)
-        if name in self.columns:
-            self.columns[name] |= mask
+        text = text.reindex(self.index).where(mask)
+        if name in self.columns:  # a row flagged earlier keeps its first reason
+            earlier = self.columns[name]
+            self.reasons[name] = self.reasons[name].where(earlier, text)
+            self.columns[name] = earlier | mask
         else:
             self.columns[name] = mask
-        self.reasons[name] = text.reindex(self.index).where(self.columns[name])
+            self.reasons[name] = text
 
     def to_frame(self) -> pd.DataFrame:
         """``flag_<name>`` booleans, ``flags`` (names joined by ``|``) and ``reasons`` (``name: reason; ...``)."""
@@ -121,7 +141,7 @@ def robust_z(values: pd.Series) -> tuple[pd.Series, float, float]:
 
 
 def _fmt(values: pd.Series, digits: int = 2) -> pd.Series:
-    return values.map(lambda v: f"{v:.{digits}f}")
+    return values.map(lambda v: f"{v:.{digits}f}").astype(object)  # object also when empty: texts join to it
 
 
 _OUTLIER_MEASURES = {"brightness_mean": "both", "contrast": "low", "sharpness": "low", "entropy": "low"}
@@ -130,71 +150,90 @@ _OUTLIER_MEASURES = {"brightness_mean": "both", "contrast": "low", "sharpness": 
 def image_flags(measures: pd.DataFrame, t: Thresholds, flags: FlagSet) -> None:
     """Add the image-quality flags to ``flags`` (readable rows only, except ``unreadable``)."""
     readable = measures["readable"].astype(bool)
-    flags.add("unreadable", ~readable, measures["error"].astype(str) + ": " + measures["error_detail"].astype(str))
+    flags.add(
+        "unreadable", ~readable, lambda f: f["error"].astype(str) + ": " + f["error_detail"].astype(str), measures
+    )
     m = measures[readable]
     if m.empty:
         return
-    flags.add("dark", m["brightness_mean"] < t.dark_mean, "mean brightness " + _fmt(m["brightness_mean"]) + f" < {t.dark_mean:.2f}")
-    over = (m["brightness_mean"] > t.overexposed_mean) | (m["saturated_fraction"] > t.overexposed_saturated)
+    flags.add(
+        "dark",
+        m["brightness_mean"] < t.dark_mean,
+        lambda f: "mean brightness " + _fmt(f["brightness_mean"]) + f" < {t.dark_mean:.2f}",
+        m,
+    )
     flags.add(
         "overexposed",
-        over,
-        "mean brightness " + _fmt(m["brightness_mean"]) + f" (> {t.overexposed_mean:.2f}), "
-        + _fmt(m["saturated_fraction"] * 100, 0) + f"% saturated (> {t.overexposed_saturated:.0%})",
+        (m["brightness_mean"] > t.overexposed_mean) | (m["saturated_fraction"] > t.overexposed_saturated),
+        lambda f: "mean brightness " + _fmt(f["brightness_mean"]) + f" (> {t.overexposed_mean:.2f}), "
+        + _fmt(f["saturated_fraction"] * 100, 0) + f"% saturated (> {t.overexposed_saturated:.0%})",
+        m,
     )
     blank = (m["contrast"] < t.blank_contrast) & (m["entropy"] < t.blank_entropy)
     flags.add(
         "blank",
         blank,
-        "near-constant: contrast " + _fmt(m["contrast"], 3) + f" < {t.blank_contrast}, entropy "
-        + _fmt(m["entropy"], 1) + f" bits < {t.blank_entropy}",
+        lambda f: "near-constant: contrast " + _fmt(f["contrast"], 3) + f" < {t.blank_contrast}, entropy "
+        + _fmt(f["entropy"], 1) + f" bits < {t.blank_entropy}",
+        m,
     )
     flags.add(
         "low_contrast",
         (m["dynamic_range"] < t.low_contrast_range) & ~blank,
-        "dynamic range (p99-p01) " + _fmt(m["dynamic_range"]) + f" < {t.low_contrast_range:.2f}",
+        lambda f: "dynamic range (p99-p01) " + _fmt(f["dynamic_range"]) + f" < {t.low_contrast_range:.2f}",
+        m,
     )
     flags.add(
         "low_information",
         m["entropy"] < t.low_information_entropy,
-        "entropy " + _fmt(m["entropy"]) + f" bits < {t.low_information_entropy:.1f}",
+        lambda f: "entropy " + _fmt(f["entropy"]) + f" bits < {t.low_information_entropy:.1f}",
+        m,
     )
     flags.add(
         "blurred",
         (m["sharpness"] < t.blurred_sharpness) & ~blank,
-        "sharpness " + _fmt(m["sharpness"], 3) + f" < {t.blurred_sharpness}",
+        lambda f: "sharpness " + _fmt(f["sharpness"], 3) + f" < {t.blurred_sharpness}",
+        m,
     )
     flags.add(
-        "padded", m["border_fraction"] > t.padded_border, _fmt(m["border_fraction"] * 100, 0) + "% flat border (padding)"
+        "padded",
+        m["border_fraction"] > t.padded_border,
+        lambda f: _fmt(f["border_fraction"] * 100, 0) + "% flat border (padding)",
+        m,
     )
     flags.add(
         "likely_inverted",
         (m["inversion_score"] > t.inverted_score) & ~blank,
-        "border brighter than centre by " + _fmt(m["inversion_score"]) + f" (> {t.inverted_score:.2f}): inverted?",
+        lambda f: "border brighter than centre by " + _fmt(f["inversion_score"]) + f" (> {t.inverted_score:.2f}): inverted?",
+        m,
     )
     for column, side in _OUTLIER_MEASURES.items():
         z, median, scale = robust_z(m[column].astype(float))
         if not np.isfinite(scale) or scale == 0:
             continue
         mask = (z.abs() if side == "both" else -z) > t.outlier_z
-        reason = (
-            f"{column} " + _fmt(m[column], 3) + " is " + _fmt(z.abs(), 1)
-            + f" robust SDs {'from' if side == 'both' else 'below'} the dataset median {median:.3f}"
-        )
-        flags.add(f"outlier_{column}", mask & ~blank, reason)
+
+        def reason(f: pd.DataFrame, column: str = column, side: str = side, median: float = median) -> pd.Series:
+            return (
+                f"{column} " + _fmt(f[column], 3) + " is " + _fmt(f["_z"].abs(), 1)
+                + f" robust SDs {'from' if side == 'both' else 'below'} the dataset median {median:.3f}"
+            )
+
+        flags.add(f"outlier_{column}", mask & ~blank, reason, m[[column]].assign(_z=z))
     pixels = (m["width"] * m["height"]).astype(float)
     typical = float(pixels.median())
-    odd = (pixels / typical - 1).abs() > t.odd_size_ratio
     flags.add(
         "odd_size",
-        odd,
-        m["width"].astype(int).astype(str) + "x" + m["height"].astype(int).astype(str)
+        (pixels / typical - 1).abs() > t.odd_size_ratio,
+        lambda f: f["width"].astype(int).astype(str) + "x" + f["height"].astype(int).astype(str)
         + f" differs from the typical {int(round(typical ** 0.5))}^2 pixels by more than {t.odd_size_ratio:.0%}",
+        m,
     )
     aspect = m["aspect_ratio"].astype(float)
     typical_aspect = float(aspect.median())
     flags.add(
         "odd_aspect_ratio",
         (aspect / typical_aspect - 1).abs() > t.odd_size_ratio,
-        "aspect ratio " + _fmt(aspect) + f" vs typical {typical_aspect:.2f}",
+        lambda f: "aspect ratio " + _fmt(f["aspect_ratio"].astype(float)) + f" vs typical {typical_aspect:.2f}",
+        m,
     )

@@ -235,3 +235,40 @@ def test_probe_pairs_link_an_image_to_the_one_whose_probe_matches():
     probes[2, 1] = 0xFFFF ^ 0b111  # image 2 moved a little looks like image 1
     pairs = probe_pairs(base, probes, radius=3)
     assert pairs.to_dict("records") == [{"i": 1, "j": 2, "distance": 3}]
+
+
+def test_cross_pairs_on_clustered_hashes_pick_wide_keys_and_stay_exact():
+    """Hashes of one anatomy share most bits: the planner sees the skew, the result stays exact."""
+    from curate.quality.near_duplicates import _collision_skew, _plan, cross_pairs
+
+    rng = np.random.default_rng(7)
+    centre = rng.integers(0, 2**63, dtype=np.int64).astype(np.uint64)
+    noise = rng.random((5000, 64)) < 0.08  # each hash differs from the common one in ~5 bits
+    index = centre ^ np.packbits(noise, axis=1).view(">u8")[:, 0].astype(np.uint64)
+    queries = np.concatenate([index, index ^ np.uint64(1 << 9)])
+    skew = _collision_skew(queries, index)
+    assert skew > 10
+    assert min(s.bits for s in _plan(index.size, 4, queries.size, skew)) > min(
+        s.bits for s in _plan(index.size, 4, queries.size)
+    )
+    q, h, _ = cross_pairs(queries, index, 4)
+    full = [
+        (int(a) + lo, int(b))
+        for lo in range(0, queries.size, 1000)
+        for a, b in zip(*np.nonzero(np.bitwise_count(queries[lo : lo + 1000, None] ^ index[None, :]) <= 4))
+    ]
+    assert sorted(zip(q.tolist(), h.tolist())) == sorted(full)
+
+
+def test_probe_pairs_keep_each_pair_once_at_its_smallest_distance():
+    from curate.quality.near_duplicates import probe_pairs
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 2**63, 400, dtype=np.int64).astype(np.uint64) & np.uint64(0xFFF)  # many near pairs
+    probes = np.stack([base ^ np.uint64(1 << int(b)) for b in rng.integers(0, 12, 5)] + [base], axis=1)
+    pairs = probe_pairs(base, probes, radius=2)
+    xor = np.bitwise_count(probes[:, :, None] ^ base[None, None, :]).min(axis=1)  # probe of i vs base of j
+    best = np.minimum(xor, xor.T)
+    i, j = np.nonzero(np.triu(best <= 2, k=1))
+    assert pairs[["i", "j"]].to_numpy().tolist() == np.column_stack([i, j]).tolist()
+    assert pairs["distance"].tolist() == best[i, j].tolist()
