@@ -144,6 +144,11 @@ _PLAN, _KNEE, _PARTICIPANT, _FAULT, _OTHER = 1, 2, 3, 4, 5
 _JSW_MEDIAL = (10.0, 8.6, 6.8, 4.4, 2.0)  # joint-space width in px at scale 1
 _JSW_LATERAL = (9.5, 9.0, 8.2, 6.8, 5.0)
 _OSTEOPHYTE = (0.0, 1.8, 4.2, 7.0, 10.0)  # spur length in px
+# Kellgren-Lawrence grade 2 is defined by definite osteophytes (grade 1 has only possible
+# lipping), and grade 4 by definite deformity of the bone ends: a knee of those grades whose
+# severity fell towards the grade below still shows them, at least this large.
+_DEFINITE_OSTEOPHYTE = 3.6  # px, grade 2 and up
+_DEFINITE_DEFORMITY = 0.5  # grade 4
 _SCLEROSIS = (0.0, 0.0, 0.04, 0.2, 0.32)  # extra attenuation of the subchondral band
 _CYSTS = (0.0, 0.0, 0.1, 0.5, 1.3)  # mean number of subchondral cysts
 # A knee's severity is its grade plus this much noise (sd, in grades): adjacent grades overlap
@@ -628,11 +633,11 @@ def _draw_knee(grade: int, side: str, rng: np.random.Generator, prng: np.random.
     sev = lambda table: float(np.interp(severity, GRADES, table))  # noqa: E731
     jsw_med = max(1.0, sev(_JSW_MEDIAL) + rng.normal(0.0, _JSW_SD))
     jsw_lat = max(1.5, sev(_JSW_LATERAL) + rng.normal(0.0, _JSW_SD))
-    spur = sev(_OSTEOPHYTE)
+    spur = max(sev(_OSTEOPHYTE), _DEFINITE_OSTEOPHYTE) if grade >= 2 else sev(_OSTEOPHYTE)
     osteophytes = tuple(
         float(spur * rng.uniform(0.55, 1.3) * weight) if spur > 0 else 0.0 for weight in (0.85, 1.15, 0.9, 1.2)
     )
-    deformity = float(np.clip(severity - 3.3, 0.0, 1.0))
+    deformity = float(np.clip(severity - 3.3, _DEFINITE_DEFORMITY if grade == 4 else 0.0, 1.0))
     n_cysts = int(rng.poisson(sev(_CYSTS)))
     cysts = [
         (float(rng.uniform(-80, 85)), float(rng.choice([-1.0, 1.0]) * rng.uniform(5, 14)), float(rng.uniform(2.0, 4.0)))

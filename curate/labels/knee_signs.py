@@ -10,7 +10,11 @@ little), so the built-in features add direct measurements of them:
   gap between femur and tibia (sub-pixel, insensitive to exposure);
 - the brightness of the subchondral bone next to the gap (sclerosis);
 - spurs at the joint margins, as outward bumps of the bone outline above and below
-  the joint line, measured against the outline's own running median.
+  the joint line, measured against the outline's own running median;
+- marginal lipping: a healthy condyle is convex, so the area by which its outline
+  falls short of its own convex hull measures an osteophyte growing off its margin;
+  on the tibia, how far the plateau's rim reaches out past the side of the bone below
+  (negative for a rounded corner, positive for a lip).
 
 Compartments are reported narrower first and margins smaller first, so left and
 right knees give the same features. On images that are not knee radiographs these
@@ -47,16 +51,30 @@ KNEE_SIGN_NAMES: tuple[str, ...] = (
     "spur_femur_max_total",
     "spur_tibia_total",
     "spur_tibia_max_total",
+    "lip_femur_small",
+    "lip_femur_large",
+    "lip_femur_total",
+    "lip_tibia_small",
+    "lip_tibia_large",
+    "lip_tibia_total",
 )
 
 _SIZE = 224  # px: the signs are measured at the scale of the public KL crops
 _COMPARTMENTS = ((0.14, 0.40), (0.60, 0.86))  # column ranges (fraction of width) of the two compartments
 _SEARCH_ROWS = (0.22, 0.78)  # where the joint line may lie
+_JOINT_SPREAD = 12  # px: how far one compartment's joint line may lie from the common one (tilt, uneven gaps)
 _GAP_HALF = 14  # px each side of the joint line that the gap may take
+_GAP_FLOOR = 0.15  # darkness (0 bone, 1 soft tissue) below which a row is bone texture, not gap
 _BONE_OFFSET = (14, 30)  # px from the joint line where the bone ends are measured
 _SPUR_ROWS = (44, 36)  # px above / below the joint line searched for spurs
 _OUTLINE_WINDOW = 17  # rows of the running median an outline bump is measured against
 _PLATEAU_ROWS = ((-1, 5), (6, 12))  # rows from the plateau top: its corner, and its side below
+_LIP_ROWS = (38, 1)  # rows above the joint line (from, to) where the condyle's margin is convex
+_NOTCH_ROWS = (25, 8)  # rows above the joint line (from, to) where the intercondylar notch is only soft tissue
+_OUTLINE_SMOOTH = 0.7  # px: blur before the outline is traced
+_OUTLINE_LEVEL = 0.35  # the outline lies this far from the soft-tissue level up to the bone level
+_EDGE_CLEARANCE = 2.0  # px: a bone outline closer to the image edge than this may be cut off
+_LIP_COLUMNS = 70  # px in from the image edge that hold the outer half of a condyle
 
 
 def _normalized(pixels: np.ndarray) -> np.ndarray:
@@ -68,12 +86,33 @@ def _normalized(pixels: np.ndarray) -> np.ndarray:
     return (image - lo) / (hi - lo + 1e-6)
 
 
-def _compartment(smooth: np.ndarray, columns: slice) -> tuple[int, np.ndarray, float, float]:
-    """Joint row, per-column gap widths, sclerosis and gap darkness of one compartment."""
+def _joint_row(smooth: np.ndarray, columns: list[slice], near: int | None = None) -> int:
+    """The darkest row band over the given columns: the joint line (within ``_JOINT_SPREAD`` of ``near``)."""
     height = smooth.shape[0]
     top, bottom = int(height * _SEARCH_ROWS[0]), int(height * _SEARCH_ROWS[1])
+    if near is not None:
+        top, bottom = max(top, near - _JOINT_SPREAD), min(bottom, near + _JOINT_SPREAD + 1)
+    darkness = np.mean([smooth[top:bottom, c][:, ::2].mean(axis=1) for c in columns], axis=0)
+    return top + int(np.argmin(darkness))
+
+
+def _soft_tissue_level(smooth: np.ndarray, joint_row: int) -> float:
+    """Brightness of the soft tissue at the joint: the darkest part of the intercondylar notch.
+
+    The joint space holds cartilage, so its darkness is measured from the bone level down
+    to this one; the image's own darkest pixels lie at its edges, where the limb is thinner,
+    and would make a joint under thick soft tissue look narrow.
+    """
+    width = smooth.shape[1]
+    lo, hi = max(joint_row - _NOTCH_ROWS[0], 0), max(joint_row - _NOTCH_ROWS[1], 1)
+    return float(np.percentile(smooth[lo:hi, int(width * 0.4) : int(width * 0.6)], 5))
+
+
+def _compartment(smooth: np.ndarray, columns: slice, guide: int, tissue: float) -> tuple[int, np.ndarray, float, float]:
+    """Joint row, per-column gap widths, sclerosis and gap darkness of one compartment."""
+    height = smooth.shape[0]
     block = smooth[:, columns][:, ::2]
-    row = top + int(np.argmin(block[top:bottom].mean(axis=1)))
+    row = _joint_row(smooth, [columns], guide)
     # each column's own gap centre, near the compartment's joint row
     lo, hi = max(row - 10, 0), min(row + 11, height)
     centres = lo + np.argmin(block[lo:hi], axis=0)
@@ -83,9 +122,16 @@ def _compartment(smooth: np.ndarray, columns: slice) -> tuple[int, np.ndarray, f
     far = np.abs(offsets) >= _BONE_OFFSET[0]
     bone = np.median(profile[far], axis=0)
     gap = np.abs(offsets) <= _GAP_HALF
-    # 0 is the soft-tissue level after normalization: a fully dark gap row counts as one pixel
-    darkness = np.clip((bone - profile[gap]) / (bone[None, :] + 1e-6), 0.0, 1.0)
-    widths = darkness.sum(axis=0)
+    # a gap row as dark as the soft tissue counts as one pixel
+    darkness = np.clip((bone - profile[gap]) / (bone[None, :] - tissue + 1e-6), 0.0, 1.0)
+    # only the dark run through the gap centre counts: summed over the whole window, the
+    # darker half of the bone texture adds a floor that hides how narrow a tight gap is
+    dark = darkness > _GAP_FLOOR
+    centre = _GAP_HALF
+    run = np.zeros_like(dark)
+    run[centre:] = np.cumprod(dark[centre:], axis=0)
+    run[: centre + 1] |= np.cumprod(dark[centre::-1], axis=0)[::-1].astype(bool)
+    widths = (darkness * run).sum(axis=0)
     half = np.rint(widths / 2).astype(int)
     near = (np.abs(offsets)[:, None] > half[None, :]) & (np.abs(offsets)[:, None] <= half[None, :] + 6)
     sclerosis = float(np.median((profile * near).sum(axis=0) / np.maximum(near.sum(axis=0), 1) - bone))
@@ -105,28 +151,65 @@ def _left_outline(image: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(above.any(axis=1), edge, image.shape[1])
 
 
-def _spurs(image: np.ndarray, joint_row: int, plateau_tops: tuple[int, int]) -> np.ndarray:
-    """Spurs at the left and right joint margins: femoral and tibial bump sums and maxima (2 x 4).
+def _convex_minorant(y: np.ndarray) -> np.ndarray:
+    """The greatest convex function below ``y`` (its lower hull), at every index of ``y``."""
+    hull: list[int] = []
+    for i in range(len(y)):
+        # drop the last hull point while it lies on or above the chord to the new point
+        while len(hull) >= 2 and (y[hull[-1]] - y[hull[-2]]) * (i - hull[-2]) >= (y[i] - y[hull[-2]]) * (hull[-1] - hull[-2]):
+            hull.pop()
+        hull.append(i)
+    return np.interp(np.arange(len(y)), hull, y[hull])
+
+
+def _femoral_lip(half: np.ndarray, joint_row: int, threshold: float) -> float:
+    """Osteophyte size at a femoral margin: the root of the outline's shortfall from convexity (px)."""
+    lo, hi = max(joint_row - _LIP_ROWS[0], 0), max(joint_row - _LIP_ROWS[1], 1)
+    window = half[lo:hi, :_LIP_COLUMNS]
+    outline = _left_outline(window, threshold)
+    outline = outline[outline < window.shape[1] - 1]  # rows with bone in the window
+    if len(outline) < 4:
+        return 0.0
+    # the bone lies right of the outline: its margin is convex exactly where the outline is a
+    # convex function of the row, so a lip shows as area between the outline and its minorant
+    return float(np.sqrt(np.sum(outline - _convex_minorant(outline))))
+
+
+def _spurs(image: np.ndarray, joint_row: int, plateau_tops: tuple[int, int], joint_rows: tuple[int, int]) -> np.ndarray:
+    """Spurs at the left and right joint margins (2 x 6).
+
+    Per margin: femoral and tibial bump sums and maxima, the femoral lip (convexity
+    shortfall) and the tibial lip (how far the plateau's rim reaches past its side).
 
     A femoral spur is a bump of the condyle's outline against its own running median.
     A tibial spur sits on the plateau's corner, so the top rows of the plateau are
     compared with its straight side just below (above the fibular head).
     """
     height, width = image.shape
-    smooth = ndimage.gaussian_filter(image, 0.7)
+    smooth = ndimage.gaussian_filter(image, _OUTLINE_SMOOTH)
     bone = float(np.median(smooth[max(joint_row - 40, 0) : max(joint_row - 20, 1), width // 3 : 2 * width // 3]))
     r0, r1 = max(joint_row - _SPUR_ROWS[0], 0), min(joint_row + _SPUR_ROWS[1], height)
     tissue = float(np.percentile(smooth[r0:r1], 3))
-    threshold = tissue + 0.35 * (bone - tissue)
+    threshold = tissue + _OUTLINE_LEVEL * (bone - tissue)
     out = []
-    for half, top in zip((smooth[:, : width // 2], smooth[:, width // 2 :][:, ::-1]), plateau_tops, strict=True):
+    halves = (smooth[:, : width // 2], smooth[:, width // 2 :][:, ::-1])
+    for half, top, row in zip(halves, plateau_tops, joint_rows, strict=True):
         outline = _left_outline(half[r0 : joint_row - 2], threshold)
         femur = np.clip(ndimage.median_filter(outline, size=_OUTLINE_WINDOW, mode="nearest") - outline, 0.0, None)
         top = int(np.clip(top, 1, height - _PLATEAU_ROWS[1][1] - 1))
         corner = _left_outline(half[top + _PLATEAU_ROWS[0][0] : top + _PLATEAU_ROWS[0][1]], threshold)
         side = np.median(_left_outline(half[top + _PLATEAU_ROWS[1][0] : top + _PLATEAU_ROWS[1][1]], threshold))
         tibia = np.clip(side - corner, 0.0, None)
-        out.append([femur.sum(), femur.max(initial=0.0), tibia.sum(), tibia.max(initial=0.0)])
+        lip = float(side - corner.min()) if corner.size else 0.0
+        femoral = [femur.sum(), femur.max(initial=0.0), _femoral_lip(half, row, threshold)]
+        tibial = [tibia.sum(), tibia.max(initial=0.0), lip]
+        # a margin cut by the image edge (a zoomed or off-centre knee) has no outline to read:
+        # its straight cut would pass for a spur, so it reports none
+        if outline.min(initial=np.inf) < _EDGE_CLEARANCE:
+            femoral = [0.0, 0.0, 0.0]
+        if min(corner.min(initial=np.inf), side) < _EDGE_CLEARANCE:
+            tibial = [0.0, 0.0, 0.0]
+        out.append([femoral[0], femoral[1], tibial[0], tibial[1], femoral[2], tibial[2]])
     return np.asarray(out, dtype=np.float64)
 
 
@@ -145,14 +228,19 @@ def knee_sign_features(pixels: np.ndarray) -> np.ndarray:
     image = _normalized(pixels)
     width = image.shape[1]
     smooth = ndimage.uniform_filter1d(ndimage.gaussian_filter1d(image, 1.0, axis=0), 5, axis=1)
-    parts = [_compartment(smooth, slice(int(width * a), int(width * b))) for a, b in _COMPARTMENTS]
+    columns = [slice(int(width * a), int(width * b)) for a, b in _COMPARTMENTS]
+    # Both compartments together find the joint line even where one has lost its gap (bone on
+    # bone, KL 4): alone, its darkest row band could lie anywhere in the bone texture.
+    joint = _joint_row(smooth, columns)
+    tissue = _soft_tissue_level(smooth, joint)
+    parts = [_compartment(smooth, c, joint, tissue) for c in columns]
     medians = [float(np.median(p[1])) for p in parts]
     q20 = [float(np.quantile(p[1], 0.2)) for p in parts]
     narrow, wide = np.argsort(medians, kind="stable")
     joint_row = int(round(np.mean([p[0] for p in parts])))
     # compartment k lies in the image half k, where its plateau starts half a gap below its joint row
     plateau_tops = tuple(int(round(p[0] + m / 2)) for p, m in zip(parts, medians, strict=True))
-    spurs = _spurs(image, joint_row, plateau_tops)
+    spurs = _spurs(image, joint_row, plateau_tops, (parts[0][0], parts[1][0]))
     values = [
         medians[narrow],
         medians[wide],
@@ -163,7 +251,11 @@ def knee_sign_features(pixels: np.ndarray) -> np.ndarray:
         parts[wide][2],
         parts[narrow][3],
         parts[wide][3],
-        *np.sort(spurs, axis=0).ravel(),
-        *spurs.sum(axis=0),
+        *np.sort(spurs[:, :4], axis=0).ravel(),
+        *spurs[:, :4].sum(axis=0),
+        *np.sort(spurs[:, 4]),
+        spurs[:, 4].sum(),
+        *np.sort(spurs[:, 5]),
+        spurs[:, 5].sum(),
     ]
     return np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)

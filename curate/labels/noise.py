@@ -21,8 +21,21 @@ from curate.labels.probe import cross_val_probabilities, probe_metrics
 
 __all__ = ["LabelNoiseResult", "fit_exclusions", "find_label_noise", "read_pred_probs"]
 
-#: Quality flags that keep a sample out of the probe's training and scoring.
-FIT_EXCLUDING_FLAGS = ("unreadable", "exact_duplicate", "near_duplicate", "blank")
+#: Quality flags that keep a sample out of the probe's training and scoring: files that
+#: cannot be read or repeat another, and images whose pixels cannot show a grade (crushed
+#: exposure, blur that wipes out spurs, not the expected modality or body part). The probe
+#: would read a grade off their artefacts; the scan already reports them.
+FIT_EXCLUDING_FLAGS = (
+    "unreadable",
+    "exact_duplicate",
+    "near_duplicate",
+    "blank",
+    "dark",
+    "overexposed",
+    "blurred",
+    "wrong_modality",
+    "wrong_body_part",
+)
 
 
 @dataclass
@@ -89,8 +102,9 @@ def find_label_noise(
     features : DataFrame, optional
         Indexed by ``sample_id`` (built-in features or the user's embeddings).
     quality : DataFrame, optional
-        The scan's table: unreadable, blank and redundant duplicate samples are
-        left out of the fit (their rows say why).
+        The scan's table: samples with a flag in :data:`FIT_EXCLUDING_FLAGS`
+        (unreadable, blank, redundant duplicates, crushed exposure, blur, wrong
+        modality or body part) are left out of the fit (their rows say why).
     pred_probs : DataFrame, optional
         The user's own out-of-sample probabilities (indexed by ``sample_id``, one
         column per class); used as they are instead of fitting the probe.

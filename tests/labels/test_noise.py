@@ -56,6 +56,17 @@ def test_quality_flags_keep_samples_out_of_the_fit_with_a_reason():
     assert not row["fitted"] and row["excluded_reason"] == "exact_duplicate" and pd.isna(row["label_quality"])
 
 
+@pytest.mark.parametrize("flag", ["overexposed", "blurred", "wrong_body_part"])
+def test_images_that_cannot_show_a_grade_are_not_given_one(flag):
+    catalog, features = _catalog()
+    quality = pd.DataFrame({"sample_id": catalog["sample_id"], f"flag_{flag}": False})
+    quality.loc[5, f"flag_{flag}"] = True
+    result = find_label_noise(catalog, features, quality=quality)
+    row = result.table.set_index("sample_id").loc[catalog.loc[5, "sample_id"]]
+    assert not row["fitted"] and row["excluded_reason"] == flag and not row["is_label_issue"]
+    assert pd.isna(row["suggested_label"])
+
+
 def test_embeddings_join_by_id_in_any_order_and_name_missing_samples(tmp_path):
     catalog, features = _catalog(n_patients=5)
     features.columns = [f"e{k}" for k in range(features.shape[1])]
