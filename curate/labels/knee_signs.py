@@ -79,7 +79,8 @@ _LIP_COLUMNS = 70  # px in from the image edge that hold the outer half of a con
 
 def _normalized(pixels: np.ndarray) -> np.ndarray:
     """The image at 224 px, stretched between its 3rd and 97th percentiles."""
-    image = np.asarray(pixels, dtype=np.float32)
+    # a non-finite pixel (a corrupt float image) would otherwise stop the whole feature run
+    image = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
     if image.shape != (_SIZE, _SIZE):
         image = np.asarray(Image.fromarray(image, mode="F").resize((_SIZE, _SIZE), Image.Resampling.BOX))
     lo, hi = np.percentile(image, [3, 97])

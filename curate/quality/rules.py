@@ -89,7 +89,8 @@ class FlagSet:
         """Add (or OR into) flag ``name``.
 
         ``reason`` is one text for every flagged row, a Series of texts, or a
-        function of ``frame``'s flagged rows returning their texts: formatting
+        function of ``frame``'s flagged rows returning their texts as a Series on
+        the same index (``frame`` must hold every row the mask flags): formatting
         numbers is the slow part of the rules, and most rows are not flagged.
         """
         mask = mask.reindex(self.index, fill_value=False).fillna(False).astype(bool)

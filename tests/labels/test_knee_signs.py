@@ -26,7 +26,10 @@ def test_a_mirrored_knee_gives_the_same_signs():
 
 def test_any_image_gives_finite_signs_of_fixed_length():
     rng = np.random.default_rng(0)
-    for image in (np.zeros((50, 80)), rng.random((300, 200)), np.ones((224, 224))):
+    with_nan = rng.random((224, 224))
+    with_nan[100:110, 50:60] = np.nan
+    gradient = np.tile(np.linspace(0, 1, 120), (90, 1))
+    for image in (np.zeros((50, 80)), rng.random((300, 200)), np.ones((224, 224)), np.ones((1, 1)), with_nan, gradient):
         values = knee_sign_features(image.astype(np.float32))
         assert values.shape == (len(KNEE_SIGN_NAMES),) and np.isfinite(values).all()
 
