@@ -71,7 +71,7 @@ class OrdinalRidgeClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     alphas : tuple of float
-        Ridge penalties tried by generalized cross-validation.
+        Ridge penalties tried; the one with the least exact leave-one-out error is kept.
     nonlinear_columns : sequence of int, optional
         Columns (measured signs) that a gradient-boosted regressor combines with the
         ridge score, given at least :data:`MIN_ROWS_FOR_BOOSTING` training rows;

@@ -46,9 +46,14 @@ DUPLICATE_COLUMNS = (
 )
 
 
+def _unpack_words(blobs: pd.Series) -> np.ndarray:
+    """Rows of little-endian 64-bit words stored as bytes in the quality table, as uint64 (n, words)."""
+    return np.vstack([np.frombuffer(b, dtype="<u8") for b in blobs]).astype(np.uint64)
+
+
 def unpack_probes(blobs: pd.Series) -> np.ndarray:
     """The (n, 25) uint64 probe hashes stored as bytes in the quality table."""
-    return np.vstack([np.frombuffer(b, dtype="<u8") for b in blobs]).astype(np.uint64)
+    return _unpack_words(blobs)
 
 
 def _candidate_pairs(table: pd.DataFrame, radius: int) -> pd.DataFrame:
@@ -80,7 +85,7 @@ _FINGERPRINT_MIN_SIMILARITY = 0.5
 
 def unpack_fingerprints(blobs: pd.Series) -> np.ndarray:
     """The (n, words) uint64 fingerprints stored as bytes in the quality table."""
-    return np.vstack([np.frombuffer(b, dtype="<u8") for b in blobs]).astype(np.uint64)
+    return _unpack_words(blobs)
 
 
 def _plausible(table: pd.DataFrame, pairs: pd.DataFrame, similarity: float) -> pd.DataFrame:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
 from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, decode_image
-from curate.quality.similarity import fingerprint_pixels, fingerprints
+from curate.quality.similarity import fingerprint_pixels, fingerprints, per_shape
 
 __all__ = [
     "SCAN_VERSION",
@@ -311,27 +311,15 @@ def _measure_image(image: DecodedImage) -> tuple[dict[str, object], np.ndarray, 
     return row, hist, _hash_pixels(work_pil), fingerprint_pixels(work_pil)
 
 
-def _per_shape(func: Callable[[np.ndarray], Sequence], arrays: Sequence[np.ndarray]) -> list:
-    """``func`` of the stack of each shape's arrays (one result per row), back in input order: one call per shape."""
-    out: list = [None] * len(arrays)
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for k, array in enumerate(arrays):
-        by_shape.setdefault(array.shape, []).append(k)
-    for members in by_shape.values():
-        for k, value in zip(members, func(np.stack([arrays[k] for k in members]))):
-            out[k] = value
-    return out
-
-
 def _finish(parts: Sequence[tuple[dict[str, object], np.ndarray, np.ndarray, np.ndarray]]) -> list[dict[str, object]]:
     """Complete rows with the measures computed a chunk at a time: per-call costs are paid once per chunk."""
     if not parts:
         return []
     rows, hists, smalls, prints = zip(*parts)
     hashes = _hashes(np.stack(smalls))
-    inversion = _per_shape(lambda stack: _inversion_scores(stack).tolist(), prints)
+    inversion = per_shape(lambda stack: _inversion_scores(stack).tolist(), prints)
     for row, stats, probes, fingerprint, score in zip(
-        rows, _per_shape(_histogram_stats, hists), hashes, fingerprints(prints), inversion
+        rows, per_shape(_histogram_stats, hists), hashes, fingerprints(prints), inversion
     ):
         row.update(stats)
         row["inversion_score"] = score

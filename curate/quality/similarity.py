@@ -21,7 +21,7 @@ knees differ in about half of them; only pairs close in fingerprint are correlat
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.fft
@@ -146,25 +146,34 @@ def fingerprint_pixels(pixels8: np.ndarray | Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
+def per_shape(func: Callable[[np.ndarray], Sequence], arrays: Sequence[np.ndarray]) -> list:
+    """``func`` of the stack of each shape's arrays (one result per row), back in input order: one call per shape."""
+    out: list = [None] * len(arrays)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for k, array in enumerate(arrays):
+        by_shape.setdefault(array.shape, []).append(k)
+    for members in by_shape.values():
+        for k, value in zip(members, func(np.stack([arrays[k] for k in members]))):
+            out[k] = value
+    return out
+
+
+def _fingerprint_stack(stack: np.ndarray) -> list[bytes]:
+    """Fingerprints of a stack (m, h, w) of :func:`fingerprint_pixels` outputs of one shape."""
+    spectra = scipy.fft.rfft2(stack.astype(np.float32), axes=(-2, -1)).reshape(len(stack), -1)
+    log_magnitude = np.log(np.abs(spectra[:, _band_positions(*stack.shape[1:])]) + 1e-3)  # half the log power: same signs
+    ring_mean = np.add.reduceat(log_magnitude, _FP_RING_START, axis=1) / _FP_RING_SIZE
+    bits = np.packbits(log_magnitude > ring_mean[:, _FP_RING], axis=1)
+    return [row.tobytes().ljust(_FP_BYTES, b"\0") for row in bits]
+
+
 def fingerprints(pixels: Sequence[np.ndarray]) -> list[bytes]:
     """Fingerprints of :func:`fingerprint_pixels` outputs (96 bytes each).
 
     Images of one shape are transformed together: one call per shape, not per
     image. Each image's bits depend on its pixels only.
     """
-    out: list[bytes] = [b""] * len(pixels)
-    by_shape: dict[tuple[int, int], list[int]] = {}
-    for k, p in enumerate(pixels):
-        by_shape.setdefault(p.shape, []).append(k)
-    for shape, members in by_shape.items():
-        stack = np.stack([pixels[k] for k in members]).astype(np.float32)
-        spectra = scipy.fft.rfft2(stack, axes=(-2, -1)).reshape(len(members), -1)
-        log_magnitude = np.log(np.abs(spectra[:, _band_positions(*shape)]) + 1e-3)  # half the log power: same signs
-        ring_mean = np.add.reduceat(log_magnitude, _FP_RING_START, axis=1) / _FP_RING_SIZE
-        bits = np.packbits(log_magnitude > ring_mean[:, _FP_RING], axis=1)
-        for k, row in zip(members, bits):
-            out[k] = row.tobytes().ljust(_FP_BYTES, b"\0")
-    return out
+    return per_shape(_fingerprint_stack, pixels)
 
 
 def detail_fingerprint(pixels8: np.ndarray | Image.Image) -> bytes:
