@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from curate._opencv import opencv
+
 __all__ = [
     "DecodeReason",
     "DecodeFailure",
@@ -176,6 +178,8 @@ def decode_image(data: bytes, name: str, crop: tuple[int, int, int, int] | None 
     suffix = os.path.splitext(name)[1].lower()  # as Path(name).suffix, without pathlib's parsing (a scan decodes thousands)
     if data[128:132] == b"DICM" or suffix in _DICOM_EXTENSIONS:
         image = _read_dicom(data, name)
+    elif (image := _read_gray_png(data)) is not None:
+        pass
     else:
         try:
             image = _read_pillow(data, name)
@@ -255,16 +259,7 @@ def _read_pillow(data: bytes, name: str) -> DecodedImage:
     elif mode == "L":
         pixels, bits = None, 8
     elif mode.startswith("I"):
-        values = arr.astype(np.int64)
-        if values.min() < 0:
-            notes.append("negative values: normalized from the image's own range")
-            pixels, bits = _minmax(values), 16
-        else:
-            used = _effective_bits(int(values.max()) if values.size else 0)
-            bits = 16
-            if used < 16:
-                notes.append(f"{used}-bit values in a 16-bit container")
-            pixels = (values / float(2**used - 1)).astype(np.float32)
+        pixels, bits = _normalized_16bit(arr, notes)
     elif mode == "F":
         pixels, bits = _minmax(arr), 32
     else:
@@ -278,6 +273,18 @@ def _read_pillow(data: bytes, name: str) -> DecodedImage:
     if pixels is None:  # 8-bit gray: keep the file's own values
         return DecodedImage(None, facts, uint8=np.ascontiguousarray(arr))
     return DecodedImage(np.ascontiguousarray(pixels, dtype=np.float32), facts)
+
+
+def _normalized_16bit(arr: np.ndarray, notes: list[str]) -> tuple[np.ndarray, int]:
+    """Pixels of a 16-bit (or 32-bit integer) image scaled by the bits it really uses; notes what was found."""
+    values = arr.astype(np.int64)
+    if values.min() < 0:
+        notes.append("negative values: normalized from the image's own range")
+        return _minmax(values), 16
+    used = _effective_bits(int(values.max()) if values.size else 0)
+    if used < 16:
+        notes.append(f"{used}-bit values in a 16-bit container")
+    return (values / float(2**used - 1)).astype(np.float32), 16
 
 
 def _collapse_channels(rgb: np.ndarray) -> tuple[np.ndarray, str]:
@@ -294,6 +301,39 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     if high <= low:
         return np.zeros(values.shape, dtype=np.float32)
     return ((values - low) / (high - low)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- grayscale PNG
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _read_gray_png(data: bytes) -> DecodedImage | None:
+    """A complete 8- or 16-bit grayscale PNG, decoded by OpenCV's libpng; None for any other file.
+
+    Radiographs usually come as such PNGs, and libpng decodes them about a fifth
+    faster than Pillow, straight into an array. The result is the same as Pillow's.
+    Any other file, a truncated one (no IEND at the end), and a file libpng refuses
+    go to Pillow, which decodes it or names what is wrong.
+    """
+    if not (data.startswith(_PNG_SIGNATURE) and data.endswith(_PNG_END) and data[12:16] == b"IHDR"):
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    bit_depth, color_type = data[24], data[25]
+    if color_type != 0 or bit_depth not in (8, 16) or width * height > (Image.MAX_IMAGE_PIXELS or np.inf):
+        return None  # Pillow's limit on pixels stays the one limit
+    if b"acTL" in data[33 : data.find(b"IDAT")]:
+        return None  # an animated PNG: Pillow notes its frames
+    cv2 = opencv()
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.shape != (height, width):
+        return None
+    facts = ImageFacts(format="PNG", width=width, height=height, bits_stored=8, notes=[])
+    if bit_depth == 8:
+        return DecodedImage(None, facts, uint8=arr)
+    pixels, facts.bits_stored = _normalized_16bit(arr, facts.notes)
+    return DecodedImage(pixels, facts)
 
 
 # --------------------------------------------------------------------------- DICOM
