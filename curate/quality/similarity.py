@@ -28,6 +28,7 @@ import scipy.fft
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
+from curate._opencv import opencv
 from curate.catalog import parse_crop
 from curate.imaging import DecodeFailure, read_image
 
@@ -130,20 +131,22 @@ def _band_positions(height: int, width: int) -> np.ndarray:
     return flat.ravel()[_FP_CELLS]
 
 
-def fingerprint_pixels(pixels8: np.ndarray | Image.Image) -> np.ndarray:
+def fingerprint_pixels(pixels8: np.ndarray) -> np.ndarray:
     """The small 8-bit image a fingerprint is taken of: box-reduced by an integer factor.
 
     Frequencies are then counted in cycles per image, so a resized copy lines up
-    with its original, and the reduction costs little.
+    with its original, and the reduction costs little. The few rows and columns
+    beyond a whole number of boxes are left out.
     """
-    image = pixels8 if isinstance(pixels8, Image.Image) else Image.fromarray(pixels8)
-    width, height = image.size
+    height, width = pixels8.shape
     factor = min(height, width) // _FP_SIDE
     if factor >= 2:
-        image = image.reduce(factor)
-    elif min(height, width) < 2 * _FP_K:  # too small to hold the band: upsample (rare)
-        image = image.resize((_FP_SIDE, _FP_SIDE), Image.Resampling.BOX)
-    return np.asarray(image)
+        cv2 = opencv()
+        rows, cols = height // factor, width // factor
+        return cv2.resize(pixels8[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_AREA)
+    if min(height, width) < 2 * _FP_K:  # too small to hold the band: upsample (rare)
+        return np.asarray(Image.fromarray(pixels8).resize((_FP_SIDE, _FP_SIDE), Image.Resampling.BOX))
+    return pixels8
 
 
 def per_shape(func: Callable[[np.ndarray], Sequence], arrays: Sequence[np.ndarray]) -> list:
