@@ -83,8 +83,19 @@ def map_chunks(
         for chunk in chunks:
             yield func(chunk)
     else:
-        with ProcessPoolExecutor(max_workers=min(executor.n_workers, len(chunks))) as pool:
+        with ProcessPoolExecutor(max_workers=min(executor.n_workers, len(chunks)), initializer=_one_blas_thread) as pool:
             yield from pool.map(func, chunks)
+
+
+def _one_blas_thread() -> None:
+    """Worker initializer: BLAS on one thread, as there is one worker process per core.
+
+    A threaded BLAS in every worker puts several threads on each core, and a
+    matrix product then waits for threads its neighbours keep busy.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def _map_dask(func: Callable, chunks: Sequence, executor: Executor) -> Iterator[Any]:
