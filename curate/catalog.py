@@ -320,4 +320,11 @@ def absolute_paths(df: pd.DataFrame, data_root: str | os.PathLike | None = None)
     root = data_root if data_root is not None else df.attrs.get("data_root")
     if root is None:
         raise CatalogError("the catalog has no data root: pass data_root")
-    return df["path"].map(lambda p: str(resolve_path(root, p)))
+    relative = df["path"].astype(str)
+    # A pathlib join per row costs a scan of 100k images seconds; a plain join gives the
+    # same string for every path pathlib would not tidy (empty, "//", "./" or "." parts, a "/" at either end).
+    untidy = relative.str.contains(r"^$|^/|/$|(?:^|/)\.?(?:/|$)|//", regex=True)
+    out = (str(Path(root)).rstrip("/") + "/") + relative
+    if untidy.any():
+        out[untidy] = [str(resolve_path(root, p)) for p in relative[untidy]]
+    return out

@@ -10,6 +10,7 @@ from curate.catalog import (
     make_sample_id,
     parse_crop,
     read_catalog,
+    resolve_path,
     validate_catalog,
     write_catalog,
 )
@@ -115,3 +116,10 @@ def test_reading_a_non_parquet_file_is_one_clear_error(tmp_path):
     bad.write_text("not parquet")
     with pytest.raises(CatalogError, match="not a readable Parquet catalog"):
         read_catalog(bad)
+
+
+@pytest.mark.parametrize("root", ["/data", "/data/", "/", "relative/root"])
+def test_absolute_paths_join_as_pathlib_does(root):
+    paths = ["a/b.png", "a//b.png", "./a.png", "a/./b.png", "a/.", "a/b/", "x.png", "a/.hidden/b.png", ".x/y.png", "a/..b/c.png", "a b/c.png", "a\\b.png"]
+    catalog = pd.DataFrame({"path": paths})
+    assert absolute_paths(catalog, root).tolist() == [str(resolve_path(root, p)) for p in paths]

@@ -75,55 +75,54 @@ def measure_catalog(
 ) -> tuple[pd.DataFrame, dict]:
     """Measure every row, reusing cached measures; returns the measures and cache statistics."""
     crops = catalog["crop"].astype("string") if "crop" in catalog.columns else pd.Series(pd.NA, index=catalog.index)
-    crops = crops.where(crops.notna(), None)
-    rows: list[dict | None] = [None] * len(catalog)
-    todo = list(range(len(catalog)))
-    stats_info = {"cached": 0, "measured": 0}
-    stat = [_stat(p) for p in paths] if cache is not None else []
+    crops = crops.where(crops.notna(), None).tolist()
+    path_list = paths.tolist()
+    parts: list[pd.DataFrame] = []
+    todo = np.arange(len(catalog))
+    stat = [_stat(p) for p in path_list] if cache is not None else []
     if cache is not None and len(cache):
-        shas = [cache.sha_for(p, *s) if s else None for p, s in zip(paths, stat)]
+        shas = [cache.sha_for(p, *s) if s else None for p, s in zip(path_list, stat)]
         missing = [k for k, h in enumerate(shas) if h is None and stat[k] is not None]
         if missing:  # content may be known under another path (a renamed folder)
-            hashed = [h for chunk in map_chunks(_hash_chunk, chunked([paths.iloc[k] for k in missing], _CHUNK), executor) for h in chunk]
+            hashed = [h for chunk in map_chunks(_hash_chunk, chunked([path_list[k] for k in missing], _CHUNK), executor) for h in chunk]
             for k, h in zip(missing, hashed):
                 shas[k] = h
-        keys = [content_key(h, crops.iloc[k]) if h else None for k, h in enumerate(shas)]
+        keys = [content_key(h, crop) if h else "" for h, crop in zip(shas, crops)]
         found = cache.get([k for k in keys if k])
-        todo = []
-        for k, key in enumerate(keys):
-            if key is not None and key in found.index:
-                rows[k] = found.loc[key].to_dict()
-            else:
-                todo.append(k)
-        stats_info["cached"] = len(catalog) - len(todo)
+        where = found.index.get_indexer(keys) if len(found) else np.full(len(keys), -1)
+        hit = where >= 0
+        parts.append(found.iloc[where[hit]].set_axis(np.flatnonzero(hit)))
+        todo = np.flatnonzero(~hit)
     advance = progress("measuring", len(todo))
-    items = [(paths.iloc[k], crops.iloc[k]) for k in todo]
-    done = 0
+    items = [(path_list[k], crops[k]) for k in todo]
+    rows: list[dict] = []
     for chunk_rows in map_chunks(_measure_chunk, chunked(items, _MEASURE_CHUNK), executor):
-        for row in chunk_rows:
-            rows[todo[done]] = row
-            done += 1
+        rows.extend(chunk_rows)
         advance(len(chunk_rows))
-    stats_info["measured"] = len(todo)
-    # phash is built apart: a uint64 column with gaps would otherwise pass through float64 and lose bits
-    measures = pd.DataFrame([{c: r.get(c) for c in MEASURE_COLUMNS if c != "phash"} for r in rows], index=catalog.index)
-    measures.insert(
-        MEASURE_COLUMNS.index("phash"),
-        "phash",
-        pd.array([None if r.get("phash") is None or pd.isna(r.get("phash")) else int(r["phash"]) for r in rows], dtype="UInt64"),
-    )
+    new = _rows_frame(rows, todo)
+    parts.append(new)
+    measures = pd.concat([part[list(MEASURE_COLUMNS)] for part in parts if len(part)] or [new]).sort_index()
+    measures.index = catalog.index
     if cache is not None:
-        new = measures.iloc[todo]
-        new = new[new["file_sha256"].notna()]
-        new_keys = [content_key(h, crops.loc[i]) for i, h in zip(new.index, new["file_sha256"])]
-        stat_rows = [
-            (paths.loc[i], *stat[catalog.index.get_loc(i)], h)
-            for i, h in zip(new.index, new["file_sha256"])
-            if stat[catalog.index.get_loc(i)] is not None
-        ]
-        cache.add(new.assign(key=new_keys), stat_rows)
+        measured = new[new["file_sha256"].notna()]
+        positions = measured.index.to_numpy()
+        new_keys = [content_key(h, crops[k]) for k, h in zip(positions, measured["file_sha256"])]
+        stat_rows = [(path_list[k], *stat[k], h) for k, h in zip(positions, measured["file_sha256"]) if stat[k] is not None]
+        cache.add(measured.assign(key=new_keys), stat_rows)
         cache.save()
-    return _typed(measures), stats_info
+    return _typed(measures), {"cached": len(catalog) - len(todo), "measured": len(todo)}
+
+
+def _rows_frame(rows: list[dict], index: np.ndarray) -> pd.DataFrame:
+    """Measure rows (dicts) as a frame with :data:`MEASURE_COLUMNS`, on ``index``."""
+    # phash is built apart: a uint64 column with gaps would otherwise pass through float64 and lose bits
+    phash = pd.array([r.get("phash") for r in rows], dtype="UInt64")
+    columns = [c for c in MEASURE_COLUMNS if c != "phash"]
+    frame = pd.DataFrame.from_records(rows, columns=columns, index=index) if rows else pd.DataFrame(columns=columns, index=index)
+    for column in ("phash_probes", "detail_fingerprint"):  # bytes: missing is None, as in the cache
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    frame.insert(MEASURE_COLUMNS.index("phash"), "phash", phash)
+    return frame
 
 
 def _typed(measures: pd.DataFrame) -> pd.DataFrame:
