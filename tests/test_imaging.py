@@ -148,3 +148,55 @@ def test_real_broken_dicoms_each_give_their_own_reason(shared_data):
         "no_meta.dcm": DecodeReason.MISSING_PIXEL_DATA,
     }
     assert all(f.detail for f in reasons.values())
+
+
+def _png_bytes(pixels: np.ndarray, **save) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", **save)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "pixels, save",
+    [
+        (np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8), {}),
+        (np.random.default_rng(1).integers(0, 256, (64, 64), dtype=np.uint8), {"optimize": True}),
+        (np.random.default_rng(2).integers(0, 4096, (40, 31), dtype=np.uint16), {}),  # 12 bits in 16
+        (np.random.default_rng(3).integers(0, 65536, (16, 16), dtype=np.uint16), {}),
+        (np.zeros((8, 8), dtype=np.uint16), {}),
+        (np.random.default_rng(4).integers(0, 256, (20, 20), dtype=np.uint8), {"transparency": 7}),
+    ],
+)
+def test_grayscale_png_fast_path_gives_pillows_pixels_and_facts(pixels, save):
+    from curate.imaging import _read_gray_png, _read_pillow
+
+    data = _png_bytes(pixels, **save)
+    fast, reference = _read_gray_png(data), _read_pillow(data, "x.png")
+    assert fast is not None  # the fast path took the file
+    assert fast.facts == reference.facts
+    np.testing.assert_array_equal(fast.pixels, reference.pixels)
+    np.testing.assert_array_equal(fast.as_uint8(), reference.as_uint8())
+
+
+def test_png_the_fast_path_refuses_still_decodes_or_fails_with_its_reason(tmp_path, ramp):
+    from curate.imaging import _read_gray_png, _read_pillow
+
+    data = _png_bytes(ramp)
+    corrupt = bytearray(data)
+    corrupt[len(data) // 2] ^= 0xFF  # inside the pixel data, the end marker intact
+    colour = _png_bytes(np.stack([ramp] * 3, axis=-1))
+    for name, content in {"corrupt.png": bytes(corrupt), "colour.png": colour, "cut.png": data[: len(data) // 2]}.items():
+        assert _read_gray_png(content) is None
+        (tmp_path / name).write_bytes(content)
+    try:  # libpng refuses the broken chunk; the result is whatever Pillow makes of the file
+        expected = _read_pillow(bytes(corrupt), str(tmp_path / "corrupt.png"))
+    except DecodeFailure as failure:
+        expected = failure
+    got = try_read_image(tmp_path / "corrupt.png")
+    assert type(got) is type(expected)
+    if isinstance(got, DecodeFailure):
+        assert got.reason is expected.reason
+    else:
+        np.testing.assert_array_equal(got.as_uint8(), expected.as_uint8())
+    assert read_image(tmp_path / "colour.png").facts.color == "gray-in-rgb"
+    assert try_read_image(tmp_path / "cut.png").reason is DecodeReason.TRUNCATED
