@@ -67,6 +67,22 @@ def test_images_that_cannot_show_a_grade_are_not_given_one(flag):
     assert pd.isna(row["suggested_label"])
 
 
+def test_samples_unlike_the_collection_stay_out_of_the_fit_and_keep_their_outlier_score():
+    catalog, features = _catalog(n_patients=80)
+    strangers = [7, 30]  # another body part filed with the knees: far from every knee in feature space
+    features.iloc[strangers] = [[40.0, -35.0, 30.0, 25.0, -30.0, 35.0, 20.0, -25.0], [-45.0] * 8]
+    result = find_label_noise(catalog, features, seed=0)
+    table = result.table.set_index("sample_id")
+    out = table.loc[catalog.loc[strangers, "sample_id"]]
+    assert not out["fitted"].any() and out["excluded_reason"].str.startswith("outlier").all()
+    assert not out["is_label_issue"].any() and out["suggested_label"].isna().all()
+    # they lie several times farther from their neighbours than any knee, and nothing else is left out
+    assert out["neighbour_distance"].min() > 2.5 > table["neighbour_distance"].drop(out.index).max()
+    assert table["fitted"].sum() == len(catalog) - len(strangers)
+    kept = find_label_noise(catalog, features, seed=0, outlier_distance=None).table
+    assert kept["fitted"].all()
+
+
 def test_embeddings_join_by_id_in_any_order_and_name_missing_samples(tmp_path):
     catalog, features = _catalog(n_patients=5)
     features.columns = [f"e{k}" for k in range(features.shape[1])]
