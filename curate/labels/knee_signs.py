@@ -15,6 +15,10 @@ little), so the built-in features add direct measurements of them:
   falls short of its own convex hull measures an osteophyte growing off its margin;
   on the tibia, how far the plateau's rim reaches out past the side of the bone below
   (negative for a rounded corner, positive for a lip).
+- the same two lip measures row by row (summed over both margins, and the larger of
+  the two), so the probe learns where on the margin a spur grows rather than only
+  its total: a grade-2 spur shows as a few rows of shortfall high on the condyle,
+  which a total over the whole margin dilutes.
 
 Compartments are reported narrower first and margins smaller first, so left and
 right knees give the same features. On images that are not knee radiographs these
@@ -29,7 +33,7 @@ from scipy import ndimage
 
 __all__ = ["KNEE_SIGN_NAMES", "knee_sign_features"]
 
-KNEE_SIGN_NAMES: tuple[str, ...] = (
+_MEASURE_NAMES: tuple[str, ...] = (
     "jsw_narrow",
     "jsw_wide",
     "jsw_narrow_q20",
@@ -58,6 +62,15 @@ KNEE_SIGN_NAMES: tuple[str, ...] = (
     "lip_tibia_large",
     "lip_tibia_total",
 )
+_LIP_ROWS = (38, 1)  # rows above the joint line (from, to) where the condyle's margin is convex
+_RIM_ROWS = (-3, 8)  # rows from the plateau top (from, to) that hold the tibial rim
+# the lip measures row by row: femur rows named by how far above the joint line they lie,
+# tibia rows by their offset from the plateau top
+_PROFILE_NAMES = tuple(
+    [f"lip_femur_{kind}_up{row}" for kind in ("sum", "max") for row in range(_LIP_ROWS[0], _LIP_ROWS[1], -1)]
+    + [f"lip_tibia_{kind}_{row:+d}" for kind in ("sum", "max") for row in range(*_RIM_ROWS)]
+)
+KNEE_SIGN_NAMES: tuple[str, ...] = _MEASURE_NAMES + _PROFILE_NAMES
 
 _SIZE = 224  # px: the signs are measured at the scale of the public KL crops
 _COMPARTMENTS = ((0.14, 0.40), (0.60, 0.86))  # column ranges (fraction of width) of the two compartments
@@ -69,7 +82,6 @@ _BONE_OFFSET = (14, 30)  # px from the joint line where the bone ends are measur
 _SPUR_ROWS = (44, 36)  # px above / below the joint line searched for spurs
 _OUTLINE_WINDOW = 17  # rows of the running median an outline bump is measured against
 _PLATEAU_ROWS = ((-1, 5), (6, 12))  # rows from the plateau top: its corner, and its side below
-_LIP_ROWS = (38, 1)  # rows above the joint line (from, to) where the condyle's margin is convex
 _NOTCH_ROWS = (25, 8)  # rows above the joint line (from, to) where the intercondylar notch is only soft tissue
 _OUTLINE_SMOOTH = 0.7  # px: blur before the outline is traced
 _OUTLINE_LEVEL = 0.35  # the outline lies this far from the soft-tissue level up to the bone level
@@ -176,7 +188,41 @@ def _femoral_lip(half: np.ndarray, joint_row: int, threshold: float) -> float:
     return float(np.sqrt(np.sum(outline - _convex_minorant(outline))))
 
 
-def _spurs(image: np.ndarray, joint_row: int, plateau_tops: tuple[int, int], joint_rows: tuple[int, int]) -> np.ndarray:
+def _lip_profiles(smooth: np.ndarray, threshold: float, joint_rows: tuple[int, int], plateau_tops: tuple[int, int]) -> np.ndarray:
+    """Per row, the condyle's shortfall from convexity and the plateau rim's reach past its side.
+
+    Rows are counted from each compartment's own joint row (femur) and plateau top
+    (tibia); the two margins are combined as their sum and their maximum, so left
+    and right knees read alike. A margin cut by the image edge reports zeros.
+    """
+    height, width = smooth.shape
+    femur_rows = np.arange(-_LIP_ROWS[0], -_LIP_ROWS[1])
+    rim_rows = np.arange(*_RIM_ROWS)
+    femur, tibia = [], []
+    for half, row, top in zip((smooth[:, : width // 2], smooth[:, width // 2 :][:, ::-1]), joint_rows, plateau_tops, strict=True):
+        window = half[np.clip(row + femur_rows, 0, height - 1), :_LIP_COLUMNS]
+        outline = np.minimum(_left_outline(window, threshold), window.shape[1] - 1)
+        shortfall = outline - _convex_minorant(outline)
+        top = int(np.clip(top, -_RIM_ROWS[0], height - _PLATEAU_ROWS[1][1] - 1))
+        rim = _left_outline(half[top + rim_rows], threshold)
+        side = np.median(_left_outline(half[top + _PLATEAU_ROWS[1][0] : top + _PLATEAU_ROWS[1][1]], threshold))
+        reach = np.clip(side - rim, -10.0, 20.0)  # a bone edge lost in the soft tissue is not a 100-px lip
+        femur.append(np.zeros_like(shortfall) if outline.min() < _EDGE_CLEARANCE else shortfall)
+        tibia.append(np.zeros_like(reach) if min(rim.min(), side) < _EDGE_CLEARANCE else reach)
+    femur, tibia = np.asarray(femur), np.asarray(tibia)
+    return np.concatenate([femur.sum(axis=0), femur.max(axis=0), tibia.sum(axis=0), tibia.max(axis=0)])
+
+
+def _outline_threshold(smooth: np.ndarray, joint_row: int) -> float:
+    """The brightness a bone outline is traced at: between the soft tissue and the bone near the joint."""
+    height, width = smooth.shape
+    bone = float(np.median(smooth[max(joint_row - 40, 0) : max(joint_row - 20, 1), width // 3 : 2 * width // 3]))
+    r0, r1 = max(joint_row - _SPUR_ROWS[0], 0), min(joint_row + _SPUR_ROWS[1], height)
+    tissue = float(np.percentile(smooth[r0:r1], 3))
+    return tissue + _OUTLINE_LEVEL * (bone - tissue)
+
+
+def _spurs(smooth: np.ndarray, threshold: float, joint_row: int, plateau_tops: tuple[int, int], joint_rows: tuple[int, int]) -> np.ndarray:
     """Spurs at the left and right joint margins (2 x 6).
 
     Per margin: femoral and tibial bump sums and maxima, the femoral lip (convexity
@@ -186,12 +232,8 @@ def _spurs(image: np.ndarray, joint_row: int, plateau_tops: tuple[int, int], joi
     A tibial spur sits on the plateau's corner, so the top rows of the plateau are
     compared with its straight side just below (above the fibular head).
     """
-    height, width = image.shape
-    smooth = ndimage.gaussian_filter(image, _OUTLINE_SMOOTH)
-    bone = float(np.median(smooth[max(joint_row - 40, 0) : max(joint_row - 20, 1), width // 3 : 2 * width // 3]))
-    r0, r1 = max(joint_row - _SPUR_ROWS[0], 0), min(joint_row + _SPUR_ROWS[1], height)
-    tissue = float(np.percentile(smooth[r0:r1], 3))
-    threshold = tissue + _OUTLINE_LEVEL * (bone - tissue)
+    height, width = smooth.shape
+    r0 = max(joint_row - _SPUR_ROWS[0], 0)
     out = []
     halves = (smooth[:, : width // 2], smooth[:, width // 2 :][:, ::-1])
     for half, top, row in zip(halves, plateau_tops, joint_rows, strict=True):
@@ -241,7 +283,11 @@ def knee_sign_features(pixels: np.ndarray) -> np.ndarray:
     joint_row = int(round(np.mean([p[0] for p in parts])))
     # compartment k lies in the image half k, where its plateau starts half a gap below its joint row
     plateau_tops = tuple(int(round(p[0] + m / 2)) for p, m in zip(parts, medians, strict=True))
-    spurs = _spurs(image, joint_row, plateau_tops, (parts[0][0], parts[1][0]))
+    outlined = ndimage.gaussian_filter(image, _OUTLINE_SMOOTH)
+    threshold = _outline_threshold(outlined, joint_row)
+    joint_rows = (parts[0][0], parts[1][0])
+    spurs = _spurs(outlined, threshold, joint_row, plateau_tops, joint_rows)
+    profiles = _lip_profiles(outlined, threshold, joint_rows, plateau_tops)
     values = [
         medians[narrow],
         medians[wide],
@@ -258,5 +304,6 @@ def knee_sign_features(pixels: np.ndarray) -> np.ndarray:
         spurs[:, 4].sum(),
         *np.sort(spurs[:, 5]),
         spurs[:, 5].sum(),
+        *profiles,
     ]
     return np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
