@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -18,18 +19,40 @@ def opencv() -> ModuleType:
     return cv2
 
 
-@contextlib.contextmanager
-def one_opencv_thread() -> Iterator[None]:
+class _OneThread:
+    """OpenCV's thread count is process-wide: the first block in sets it to 1, the last out restores it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.before = 0
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        cv2 = opencv()
+        with self.lock:
+            if self.inside == 0:
+                self.before = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            self.inside += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.inside -= 1
+                if self.inside == 0:
+                    cv2.setNumThreads(self.before)
+
+
+_one_thread = _OneThread()
+
+
+def one_opencv_thread() -> contextlib.AbstractContextManager[None]:
     """Run OpenCV on one thread inside the block, then restore its setting.
 
     Measuring calls OpenCV on small images, where handing work to threads costs
     more than it saves (a fifth of the scan's time, measured); and the scan already
-    runs one process per core.
+    runs one process per core. Blocks may overlap in several threads (a threaded
+    Dask worker): the setting is restored when the last one leaves.
     """
-    cv2 = opencv()
-    before = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(before)
+    return _one_thread()

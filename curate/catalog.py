@@ -324,7 +324,8 @@ def absolute_paths(df: pd.DataFrame, data_root: str | os.PathLike | None = None)
     # A pathlib join per row costs a scan of 100k images seconds; a plain join gives the
     # same string for every path pathlib would not tidy (empty, "//", "./" or "." parts, a "/" at either end).
     untidy = relative.str.contains(r"^$|^/|/$|(?:^|/)\.?(?:/|$)|//", regex=True)
-    out = (str(Path(root)).rstrip("/") + "/") + relative
+    prefix = str(Path(root))
+    out = ("" if prefix == "." else prefix.rstrip("/") + "/") + relative
     if untidy.any():
         out[untidy] = [str(resolve_path(root, p)) for p in relative[untidy]]
     return out

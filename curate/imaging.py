@@ -15,6 +15,7 @@ import enum
 import io
 import os
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -323,8 +324,8 @@ def _read_gray_png(data: bytes) -> DecodedImage | None:
     bit_depth, color_type = data[24], data[25]
     if color_type != 0 or bit_depth not in (8, 16) or width * height > (Image.MAX_IMAGE_PIXELS or np.inf):
         return None  # Pillow's limit on pixels stays the one limit
-    if b"acTL" in data[33 : data.find(b"IDAT")]:
-        return None  # an animated PNG: Pillow notes its frames
+    if not _plain_header_chunks(data):
+        return None
     cv2 = opencv()
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.shape != (height, width):
@@ -334,6 +335,27 @@ def _read_gray_png(data: bytes) -> DecodedImage | None:
         return DecodedImage(None, facts, uint8=arr)
     pixels, facts.bits_stored = _normalized_16bit(arr, facts.notes)
     return DecodedImage(pixels, facts)
+
+
+def _plain_header_chunks(data: bytes) -> bool:
+    """Whether every chunk before the pixel data has a good checksum and none makes the PNG animated.
+
+    Pillow refuses a header chunk with a bad checksum where libpng only warns, and
+    notes an animated PNG's frames; both go to Pillow. The header chunks are small.
+    """
+    position = 8
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        if kind == b"IDAT":
+            return True
+        end = position + 8 + length
+        if kind == b"acTL" or end + 4 > len(data):
+            return False
+        if zlib.crc32(data[position + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
+            return False
+        position = end + 4
+    return False
 
 
 # --------------------------------------------------------------------------- DICOM

@@ -88,7 +88,7 @@ def map_chunks(
 
 
 def _one_blas_thread() -> None:
-    """Worker initializer: BLAS on one thread, as there is one worker process per core.
+    """Worker initializer: BLAS and OpenMP on one thread, as there is one worker process per core.
 
     A threaded BLAS in every worker puts several threads on each core, and a
     matrix product then waits for threads its neighbours keep busy.

@@ -118,7 +118,7 @@ def test_reading_a_non_parquet_file_is_one_clear_error(tmp_path):
         read_catalog(bad)
 
 
-@pytest.mark.parametrize("root", ["/data", "/data/", "/", "relative/root"])
+@pytest.mark.parametrize("root", ["/data", "/data/", "/", "relative/root", ".", ""])
 def test_absolute_paths_join_as_pathlib_does(root):
     paths = ["a/b.png", "a//b.png", "./a.png", "a/./b.png", "a/.", "a/b/", "x.png", "a/.hidden/b.png", ".x/y.png", "a/..b/c.png", "a b/c.png", "a\\b.png"]
     catalog = pd.DataFrame({"path": paths})

@@ -200,3 +200,27 @@ def test_png_the_fast_path_refuses_still_decodes_or_fails_with_its_reason(tmp_pa
         np.testing.assert_array_equal(got.as_uint8(), expected.as_uint8())
     assert read_image(tmp_path / "colour.png").facts.color == "gray-in-rgb"
     assert try_read_image(tmp_path / "cut.png").reason is DecodeReason.TRUNCATED
+
+
+def _with_chunk(data: bytes, kind: bytes, body: bytes, *, bad_crc: bool = False) -> bytes:
+    """``data`` (a PNG) with one more chunk right after its header chunk."""
+    import struct
+    import zlib
+
+    crc = zlib.crc32(kind + body) ^ (1 if bad_crc else 0)
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+    return data[:33] + chunk + data[33:]
+
+
+def test_header_chunks_the_fast_path_cannot_judge_go_to_pillow(ramp):
+    from curate.imaging import _read_gray_png, _read_pillow
+
+    data = _png_bytes(ramp)
+    bad_crc = _with_chunk(data, b"tEXt", b"note\x00hello", bad_crc=True)
+    # an animation control chunk after a text chunk that happens to contain b"IDAT"
+    animated = _with_chunk(_with_chunk(data, b"acTL", b"\x00\x00\x00\x02\x00\x00\x00\x00"), b"tEXt", b"k\x00IDAT")
+    for content in (bad_crc, animated):
+        assert _read_gray_png(content) is None
+    with pytest.raises(DecodeFailure):
+        _read_pillow(bad_crc, "x.png")  # Pillow refuses what libpng would only warn about
+    assert _read_gray_png(_with_chunk(data, b"tEXt", b"note\x00hello")) is not None  # a good text chunk is fine

@@ -134,9 +134,10 @@ def find_label_noise(
         (:data:`~curate.labels.features.SIGN_COLUMNS`) when ``features`` has them;
         ``()`` for none.
     outlier_distance : float or None
-        With features: samples whose :func:`neighbour_distance` exceeds this are
-        left out of the fit (their reason starts with ``outlier``), see
-        :data:`OUTLIER_DISTANCE`. ``None`` keeps them.
+        With features (not with ``pred_probs``): samples whose
+        :func:`neighbour_distance` exceeds this are left out of the fit (their
+        reason starts with ``outlier``), see :data:`OUTLIER_DISTANCE`. ``None``
+        keeps them and skips the measure.
 
     Returns
     -------
@@ -165,12 +166,16 @@ def find_label_noise(
         missing = ~ids.isin(pred_probs.index)
         reasons[missing & (reasons == "")] = "no predicted probabilities"
     isolation = pd.Series(np.nan, index=catalog.index)
-    if pred_probs is None:
+    if pred_probs is None and outlier_distance is not None:
         candidates = np.flatnonzero((reasons == "").to_numpy())
         if len(candidates) > _NEIGHBOURS:
-            isolation.iloc[candidates] = neighbour_distance(features.loc[ids.iloc[candidates]].to_numpy(dtype=np.float64))
-            if outlier_distance is not None:
-                reasons[(isolation > outlier_distance).to_numpy()] = _OUTLIER_REASON
+            x_all = features.loc[ids.iloc[candidates]].to_numpy(dtype=np.float64)
+            bad = ~np.isfinite(x_all).all(axis=1)
+            if bad.any():
+                names = ", ".join(ids.iloc[candidates[bad]].head(5))
+                raise CurateError(f"{int(bad.sum())} samples have non-finite features (NaN or inf), e.g. {names}")
+            isolation.iloc[candidates] = neighbour_distance(x_all)
+            reasons[(isolation > outlier_distance).to_numpy()] = _OUTLIER_REASON
     fit = (reasons == "").to_numpy()
     if fit.sum() < 10:
         raise CurateError(f"only {int(fit.sum())} samples are usable for the label-noise probe; need at least 10")
@@ -259,7 +264,8 @@ def neighbour_distance(x: np.ndarray, k: int = _NEIGHBOURS) -> np.ndarray:
     z = (x - x.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
     distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(z).kneighbors(z)
     mean = distances[:, 1:].mean(axis=1)  # the first neighbour is the row itself
-    return mean / max(float(np.median(mean)), np.finfo(float).tiny)
+    unit = float(np.median(mean)) or float(mean.mean())  # most rows repeated: the median would be 0
+    return mean / unit if unit > 0 else np.zeros_like(mean)
 
 
 def _outlier_scores(x: np.ndarray | None, probs: np.ndarray, y: np.ndarray) -> np.ndarray | None:

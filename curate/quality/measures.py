@@ -37,7 +37,8 @@ __all__ = [
 #: Bump when a measure changes: cached measures of another version are not reused.
 #: 3: the inversion score is taken from the fingerprint's reduced image.
 #: 4: large images and hash pixels are shrunk by OpenCV's area resize, not Pillow's box filter.
-SCAN_VERSION = 4
+#: 5: fingerprints (and inversion scores) from exact means of whole boxes, band frequencies only.
+SCAN_VERSION = 5
 
 _BINS = 1024  # 10-bit histogram: percentiles at 0.1% of full range, enough for 16-bit data
 _WORK_SIZE = 256  # sharpness, borders and hashes are measured at one size, so resolution does not matter
@@ -135,7 +136,8 @@ def _hash_pixels(work: np.ndarray) -> np.ndarray:
     """The 32 x 32 area-averaged 8-bit image the hashes are taken of (each pixel the rounded mean of its box).
 
     OpenCV's area resize computes the exact box means several times faster than
-    Pillow's box filter, whose two passes round in between.
+    Pillow's box filter, whose two passes round in between. (An image smaller than
+    32 px is enlarged instead, by OpenCV's interpolation.)
     """
     cv2 = opencv()
     return cv2.resize(np.asarray(work), (_HASH_SIZE, _HASH_SIZE), interpolation=cv2.INTER_AREA)
@@ -163,6 +165,8 @@ _CENTERS = {bins: np.arange(bins) / (bins - 1) for bins in (256, _BINS)}
 
 def _gray_histogram(pixels8: np.ndarray) -> np.ndarray:
     """Counts of the 256 grey levels of 8-bit pixels (OpenCV counts several times faster than numpy)."""
+    if pixels8.size > 2**24:  # OpenCV counts in float32, exact only up to 2**24
+        return np.bincount(pixels8.ravel(), minlength=256).astype(np.float64)
     cv2 = opencv()
     return cv2.calcHist([pixels8], [0], None, [256], [0, 256]).ravel().astype(np.float64)
 

@@ -74,8 +74,7 @@ def measure_catalog(
     progress: Progress,
 ) -> tuple[pd.DataFrame, dict]:
     """Measure every row, reusing cached measures; returns the measures and cache statistics."""
-    crops = catalog["crop"].astype("string") if "crop" in catalog.columns else pd.Series(pd.NA, index=catalog.index)
-    crops = crops.where(crops.notna(), None).tolist()
+    crops = [None if pd.isna(c) else str(c) for c in catalog["crop"]] if "crop" in catalog.columns else [None] * len(catalog)
     path_list = paths.tolist()
     parts: list[pd.DataFrame] = []
     todo = np.arange(len(catalog))

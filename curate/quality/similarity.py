@@ -156,13 +156,14 @@ def _band_magnitudes(stack: np.ndarray) -> np.ndarray:
     return magnitude[:, _FP_CELLS]
 
 
-def fingerprint_pixels(pixels8: np.ndarray) -> np.ndarray:
+def fingerprint_pixels(pixels8: np.ndarray | Image.Image) -> np.ndarray:
     """The small 8-bit image a fingerprint is taken of: box-reduced by an integer factor.
 
     Frequencies are then counted in cycles per image, so a resized copy lines up
     with its original, and the reduction costs little. The few rows and columns
     beyond a whole number of boxes are left out.
     """
+    pixels8 = np.asarray(pixels8)
     height, width = pixels8.shape
     factor = min(height, width) // _FP_SIDE
     if factor >= 2:
@@ -189,6 +190,8 @@ def per_shape(func: Callable[[np.ndarray], Sequence], arrays: Sequence[np.ndarra
 def _fingerprint_stack(stack: np.ndarray) -> list[bytes]:
     """Fingerprints of a stack (m, h, w) of :func:`fingerprint_pixels` outputs of one shape."""
     log_magnitude = np.log(_band_magnitudes(stack) + 1e-3)  # half the log power: same signs
+    flat = stack.reshape(len(stack), -1)
+    log_magnitude[flat.min(axis=1) == flat.max(axis=1)] = 0.0  # a constant image has no detail: rounding noise would set bits
     ring_mean = np.add.reduceat(log_magnitude, _FP_RING_START, axis=1) / _FP_RING_SIZE
     bits = np.packbits(log_magnitude > ring_mean[:, _FP_RING], axis=1)
     return [row.tobytes().ljust(_FP_BYTES, b"\0") for row in bits]

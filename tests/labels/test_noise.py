@@ -129,3 +129,18 @@ def test_an_unknown_classifier_is_named_with_the_choices():
     catalog, features = _catalog()
     with pytest.raises(CurateError, match=r"unknown classifier 'svm'; choose one of auto, logistic, ordinal"):
         find_label_noise(catalog, features, classifier="svm")
+
+
+def test_neighbour_distance_stays_finite_when_most_samples_repeat():
+    from curate.labels.noise import neighbour_distance
+
+    x = np.vstack([np.zeros((30, 4)), np.random.default_rng(0).normal(0, 1, (10, 4))])
+    distance = neighbour_distance(x)
+    assert np.isfinite(distance).all() and (distance[:30] == 0).all() and (distance[30:] > 0).all()
+
+
+def test_non_finite_features_are_refused_with_the_samples_named():
+    catalog, features = _catalog()
+    features.iloc[4, 2] = np.nan
+    with pytest.raises(CurateError, match=f"non-finite features.*{catalog.loc[4, 'sample_id']}"):
+        find_label_noise(catalog, features)

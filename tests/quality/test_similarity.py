@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import pandas as pd
 from PIL import Image
 
@@ -53,3 +54,24 @@ def test_the_prefilter_is_off_for_a_low_similarity_threshold():
     pairs = pd.DataFrame({"i": [0], "j": [1], "distance": [2]})
     assert duplicates._plausible(table, pairs, similarity=0.55).empty
     assert len(duplicates._plausible(table, pairs, similarity=0.3)) == 1
+
+
+@pytest.mark.parametrize("shape", [(46, 46), (74, 74), (75, 80), (127, 90), (64, 128)])
+def test_band_magnitudes_are_the_fft_magnitudes_at_the_band(shape):
+    import scipy.fft
+
+    from curate.quality.similarity import _FP_CELLS, _FP_K, _FP_ROWS, _band_magnitudes
+
+    stack = np.random.default_rng(sum(shape)).integers(0, 256, (3, *shape)).astype(np.uint8)
+    rows = np.where(_FP_ROWS < 0, _FP_ROWS + shape[0], _FP_ROWS)
+    spectrum = np.abs(scipy.fft.rfft2(stack.astype(np.float64), axes=(-2, -1)))[:, rows][:, :, :_FP_K]
+    expected = spectrum.reshape(3, -1)[:, _FP_CELLS]
+    np.testing.assert_allclose(_band_magnitudes(stack), expected, rtol=1e-5, atol=1e-3 * expected.max())
+
+
+def test_a_constant_image_has_the_same_fingerprint_alone_and_in_a_batch():
+    flat = np.full((80, 80), 128, dtype=np.uint8)
+    others = [np.random.default_rng(k).integers(0, 256, (80, 80), dtype=np.uint8) for k in range(5)]
+    alone = fingerprints([fingerprint_pixels(flat)])[0]
+    batched = fingerprints([fingerprint_pixels(i) for i in [*others, flat]])[-1]
+    assert alone == batched
