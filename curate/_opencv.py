@@ -51,7 +51,7 @@ def one_opencv_thread() -> contextlib.AbstractContextManager[None]:
     """Run OpenCV on one thread inside the block, then restore its setting.
 
     Measuring calls OpenCV on small images, where handing work to threads costs
-    more than it saves (a fifth of the scan's time, measured); and the scan already
+    more than it saves (about a tenth of the measuring time, measured); and the scan already
     runs one process per core. Blocks may overlap in several threads (a threaded
     Dask worker): the setting is restored when the last one leaves.
     """
