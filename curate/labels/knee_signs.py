@@ -195,11 +195,11 @@ def _lip_profiles(smooth: np.ndarray, threshold: float, joint_rows: tuple[int, i
     (tibia); the two margins are combined as their sum and their maximum, so left
     and right knees read alike. A margin cut by the image edge reports zeros.
     """
-    height, width = smooth.shape
+    height = smooth.shape[0]
     femur_rows = np.arange(-_LIP_ROWS[0], -_LIP_ROWS[1])
     rim_rows = np.arange(*_RIM_ROWS)
     femur, tibia = [], []
-    for half, row, top in zip((smooth[:, : width // 2], smooth[:, width // 2 :][:, ::-1]), joint_rows, plateau_tops, strict=True):
+    for half, row, top in zip(_halves(smooth), joint_rows, plateau_tops, strict=True):
         window = half[np.clip(row + femur_rows, 0, height - 1), :_LIP_COLUMNS]
         outline = np.minimum(_left_outline(window, threshold), window.shape[1] - 1)
         shortfall = outline - _convex_minorant(outline)
@@ -211,6 +211,12 @@ def _lip_profiles(smooth: np.ndarray, threshold: float, joint_rows: tuple[int, i
         tibia.append(np.zeros_like(reach) if min(rim.min(), side) < _EDGE_CLEARANCE else reach)
     femur, tibia = np.asarray(femur), np.asarray(tibia)
     return np.concatenate([femur.sum(axis=0), femur.max(axis=0), tibia.sum(axis=0), tibia.max(axis=0)])
+
+
+def _halves(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The left half and the mirrored right half: each with its outer margin on the left."""
+    width = image.shape[1]
+    return image[:, : width // 2], image[:, width // 2 :][:, ::-1]
 
 
 def _outline_threshold(smooth: np.ndarray, joint_row: int) -> float:
@@ -232,11 +238,10 @@ def _spurs(smooth: np.ndarray, threshold: float, joint_row: int, plateau_tops: t
     A tibial spur sits on the plateau's corner, so the top rows of the plateau are
     compared with its straight side just below (above the fibular head).
     """
-    height, width = smooth.shape
+    height = smooth.shape[0]
     r0 = max(joint_row - _SPUR_ROWS[0], 0)
     out = []
-    halves = (smooth[:, : width // 2], smooth[:, width // 2 :][:, ::-1])
-    for half, top, row in zip(halves, plateau_tops, joint_rows, strict=True):
+    for half, top, row in zip(_halves(smooth), plateau_tops, joint_rows, strict=True):
         outline = _left_outline(half[r0 : joint_row - 2], threshold)
         femur = np.clip(ndimage.median_filter(outline, size=_OUTLINE_WINDOW, mode="nearest") - outline, 0.0, None)
         top = int(np.clip(top, 1, height - _PLATEAU_ROWS[1][1] - 1))

@@ -17,7 +17,6 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
 
 from curate._opencv import one_opencv_thread, opencv
 from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, decode_image
