@@ -38,7 +38,7 @@ __all__ = ["hamming_pairs", "brute_force_pairs", "group_pairs", "cross_pairs", "
 
 HASH_BITS = 64
 #: Default number of candidate pairs (and bucket probes) held in memory at once.
-DEFAULT_CHUNK_SIZE = 1 << 20
+DEFAULT_CHUNK_SIZE = 1 << 17
 #: Widest bucket key: 2**22 buckets keep one table (runs and occupancy) near 40 MB.
 _MAX_KEY_BITS = 22
 #: More substrings than this never pays off for 64-bit hashes.
@@ -46,7 +46,7 @@ _MAX_SUBSTRINGS = 16
 
 # Rough costs in nanoseconds, measured with numpy 2 on one core; only their ratios
 # matter, to choose between index layouts and brute force.
-_NS_BUCKET = 3.0  # building one table bucket
+_NS_BUCKET = 0.5  # one table bucket (its occupancy byte; runs are written for occupied buckets only)
 _NS_SORT = 150.0  # extracting a substring and sorting the hashes by it, per hash
 _NS_MASK = 5.0  # enumerating one neighbour mask
 _NS_PROBE = 2.0  # probing one neighbouring bucket for one hash
@@ -483,12 +483,17 @@ class _Table:
         self.order = np.argsort(keys, kind="stable")  # sorted position -> position in hashes
         self.keys = keys[self.order]
         self.hashes = hashes[self.order]
-        counts = np.bincount(self.keys, minlength=1 << sub.bits)
-        starts = np.cumsum(counts) - counts
-        self.occupied = counts > 0  # 8x smaller than the runs, so probes stay in cache
+        starts = np.flatnonzero(np.r_[True, self.keys[1:] != self.keys[:-1]])
+        counts = np.diff(np.r_[starts, keys.size])
+        occupied = self.keys[starts]
+        self.occupied = np.zeros(1 << sub.bits, dtype=bool)  # 8x smaller than the runs, so probes stay in cache
+        self.occupied[occupied] = True
         # Each bucket's run (start << 32 | count) in one word: a probe that hits
-        # costs one cache miss, not two.
-        self.runs = (starts << 32) | counts
+        # costs one cache miss, not two. Only occupied buckets are written (and ever
+        # read): a few thousand hashes in 2**22 buckets would otherwise cost more to
+        # tabulate than to search.
+        self.runs = np.empty(1 << sub.bits, dtype=np.int64)
+        self.runs[occupied] = (starts << 32) | counts
         self.radius = radius
         self.earlier = [(other.mask, other.radius) for other in earlier]
         self.chunk_size = chunk_size
