@@ -72,10 +72,22 @@ class _Substring:
 
     def keys(self, hashes: np.ndarray) -> np.ndarray:
         """The bucket of every hash (its key bits gathered into one integer)."""
-        keys = np.zeros(hashes.size, dtype=np.int64)
-        for t, p in enumerate(self.positions):
-            keys |= ((hashes >> np.uint64(p)) & np.uint64(1)).astype(np.int64) << t
+        # Byte by byte through a 256-entry table of each byte's key bits: eight
+        # lookups instead of a shift and a mask per key bit.
+        lookup = self._byte_keys()
+        octets = np.ascontiguousarray(hashes, dtype="<u8").view(np.uint8).reshape(-1, 8)  # byte b: bits 8b..8b+7
+        keys = lookup[0][octets[:, 0]]
+        for byte in range(1, 8):
+            keys |= lookup[byte][octets[:, byte]]
         return keys
+
+    def _byte_keys(self) -> np.ndarray:
+        """(8, 256): the key bits each value of hash byte ``b`` (bits 8b..8b+7) contributes."""
+        values = np.arange(256, dtype=np.int64)
+        lookup = np.zeros((8, 256), dtype=np.int64)
+        for t, p in enumerate(self.positions):
+            lookup[p // 8] |= ((values >> (p % 8)) & 1) << t
+        return lookup
 
 
 def hamming_pairs(hashes, radius: int, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> pd.DataFrame:

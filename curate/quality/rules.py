@@ -72,12 +72,30 @@ class Thresholds:
 
 
 class FlagSet:
-    """Collects flags per row: a boolean column each, and the reasons as text."""
+    """Collects flags per row: a boolean column each, and the reasons as text.
+
+    Flags are held as numpy arrays on the row positions of ``index``: the scan adds
+    a few dozen flags over every row, and pandas' per-call alignment cost more than
+    the rules themselves.
+    """
 
     def __init__(self, index: pd.Index):
         self.index = index
-        self.columns: dict[str, pd.Series] = {}
-        self.reasons: dict[str, pd.Series] = {}
+        self._masks: dict[str, np.ndarray] = {}
+        self._reasons: dict[str, np.ndarray] = {}
+
+    @property
+    def columns(self) -> dict[str, pd.Series]:
+        """Every flag as a boolean Series on ``index``, in the order they were added."""
+        return {name: pd.Series(mask, index=self.index) for name, mask in self._masks.items()}
+
+    def _positions(self, labels: pd.Index) -> np.ndarray:
+        if labels is self.index or labels.equals(self.index):
+            return np.arange(len(self.index))
+        where = self.index.get_indexer(labels)
+        if (where < 0).any():
+            raise KeyError(f"rows not in the flag set: {list(labels[where < 0][:5])}")
+        return where
 
     def add(
         self,
@@ -88,37 +106,45 @@ class FlagSet:
     ) -> None:
         """Add (or OR into) flag ``name``.
 
-        ``reason`` is one text for every flagged row, a Series of texts, or a
-        function of ``frame``'s flagged rows returning their texts as a Series on
-        the same index (``frame`` must hold every row the mask flags): formatting
-        numbers is the slow part of the rules, and most rows are not flagged.
+        ``mask`` may cover a subset of the rows (missing rows and values are not
+        flagged). ``reason`` is one text for every flagged row, a Series of texts,
+        or a function of ``frame``'s flagged rows returning their texts as a Series
+        on the same index (``frame`` must hold every row the mask flags):
+        formatting numbers is the slow part of the rules, and most rows are not
+        flagged.
         """
-        mask = mask.reindex(self.index, fill_value=False).fillna(False).astype(bool)
+        flagged_here = mask.fillna(False).to_numpy(dtype=bool)
+        new = np.zeros(len(self.index), dtype=bool)
+        new[self._positions(mask.index)[flagged_here]] = True
+        rows = self.index[new]
         if callable(reason):
             source = frame if frame is not None else pd.DataFrame(index=self.index)
-            flagged = mask.index[mask.to_numpy()].intersection(source.index)
-            reason = reason(source.loc[flagged])
-        text = reason if isinstance(reason, pd.Series) else pd.Series(reason, index=self.index)
-        text = text.reindex(self.index).where(mask)
-        if name in self.columns:  # a row flagged earlier keeps its first reason
-            earlier = self.columns[name]
-            self.reasons[name] = self.reasons[name].where(earlier, text)
-            self.columns[name] = earlier | mask
+            reason = reason(source.loc[rows.intersection(source.index, sort=False)])
+        text = np.full(len(self.index), None, dtype=object)
+        if isinstance(reason, pd.Series):
+            given = reason.reindex(rows)
+            text[new] = np.where(given.isna().to_numpy(), None, given.to_numpy(dtype=object))
         else:
-            self.columns[name] = mask
-            self.reasons[name] = text
+            text[new] = reason
+        if name in self._masks:  # a row flagged earlier keeps its first reason
+            earlier = self._masks[name]
+            self._reasons[name] = np.where(earlier, self._reasons[name], text)
+            self._masks[name] = earlier | new
+        else:
+            self._masks[name] = new
+            self._reasons[name] = text
 
     def to_frame(self) -> pd.DataFrame:
         """``flag_<name>`` booleans, ``flags`` (names joined by ``|``) and ``reasons`` (``name: reason; ...``)."""
-        frame = pd.DataFrame({f"flag_{k}": v for k, v in self.columns.items()}, index=self.index)
-        names = pd.Series("", index=self.index, dtype=object)
-        reasons = pd.Series("", index=self.index, dtype=object)
-        for name, mask in self.columns.items():
-            rows = mask[mask].index
-            names.loc[rows] = names.loc[rows] + "|" + name
-            reasons.loc[rows] = reasons.loc[rows] + f"; {name}: " + self.reasons[name].loc[rows].astype(str)
-        frame["flags"] = names.str.lstrip("|").astype("string")
-        frame["reasons"] = reasons.str.removeprefix("; ").astype("string")
+        frame = pd.DataFrame({f"flag_{k}": v for k, v in self._masks.items()}, index=self.index)
+        names = np.full(len(self.index), "", dtype=object)
+        reasons = np.full(len(self.index), "", dtype=object)
+        for name, mask in self._masks.items():
+            for k, text in zip(np.flatnonzero(mask), self._reasons[name][mask]):
+                names[k] += f"|{name}"
+                reasons[k] += f"; {name}: {text}"
+        frame["flags"] = pd.array([n[1:] for n in names], dtype="string")
+        frame["reasons"] = pd.array([r[2:] for r in reasons], dtype="string")
         return frame
 
 

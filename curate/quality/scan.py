@@ -178,7 +178,8 @@ def scan(
 
     flags = FlagSet(catalog.index)
     image_flags(measures, t, flags)
-    rank = sum(flags.columns[name].astype(int) for name in _IMAGE_FLAGS_FOR_RANK if name in flags.columns)
+    columns = flags.columns
+    rank = sum(columns[name].astype(int) for name in _IMAGE_FLAGS_FOR_RANK if name in columns)
 
     context = catalog[[c for c in ("sample_id", "crop", "label", "official_split") if c in catalog.columns]]
     table = pd.concat([measures, context], axis=1)
@@ -189,7 +190,7 @@ def scan(
         radius=t.near_duplicate_radius,
         similarity=t.near_duplicate_similarity,
         quality_rank=pd.Series(np.asarray(rank), index=table.index),
-        eligible=~flags.columns.get("blank", pd.Series(False, index=table.index)),
+        eligible=~columns.get("blank", pd.Series(False, index=table.index)),
         executor=executor,
         progress=progress,
     )
