@@ -9,6 +9,7 @@ executor gives the same table.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -83,19 +84,31 @@ def map_chunks(
         for chunk in chunks:
             yield func(chunk)
     else:
-        with ProcessPoolExecutor(max_workers=min(executor.n_workers, len(chunks)), initializer=_one_blas_thread) as pool:
+        from threadpoolctl import threadpool_limits
+
+        # One worker process per core, so BLAS and OpenMP run on one thread in each:
+        # a threaded BLAS in every worker puts several threads on each core, and a
+        # matrix product then waits for threads its neighbours keep busy. Forked
+        # workers inherit the limit from here; setting it inside a forked worker
+        # instead makes OpenBLAS start threads there that spin for about 0.1 s,
+        # taking half a core from the worker's first chunk.
+        with threadpool_limits(1), ProcessPoolExecutor(
+            max_workers=min(executor.n_workers, len(chunks)), initializer=_one_blas_thread
+        ) as pool:
             yield from pool.map(func, chunks)
 
 
 def _one_blas_thread() -> None:
-    """Worker initializer: BLAS and OpenMP on one thread, as there is one worker process per core.
+    """Worker initializer: one BLAS and OpenMP thread in workers that do not inherit the limit.
 
-    A threaded BLAS in every worker puts several threads on each core, and a
-    matrix product then waits for threads its neighbours keep busy.
+    A forked worker has its parent's libraries loaded, limited already. A spawned
+    one (another start method) has not loaded them yet: the variables they read
+    when loading keep them on one thread.
     """
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
+    if "numpy" in sys.modules:
+        return
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
 
 
 def _map_dask(func: Callable, chunks: Sequence, executor: Executor) -> Iterator[Any]:

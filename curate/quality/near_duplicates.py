@@ -247,12 +247,17 @@ def cross_pairs(queries, index, radius: int, *, chunk_size: int = DEFAULT_CHUNK_
                 start, count = table.run(targets[hit])
                 for part in _slices(count, chunk):
                     cand = _ranges(start[part], count[part])
-                    qq = np.repeat(query[part], count[part])
-                    xor = q_hashes[qq] ^ table.hashes[cand]
-                    ok = np.bitwise_count(xor) <= r
-                    for mask, sub_radius in table.earlier:  # found by an earlier substring already
-                        ok &= np.bitwise_count(xor & mask) > sub_radius
-                    found_q.append(qq[ok])
+                    xor = np.repeat(q_hashes[query[part]], count[part]) ^ table.hashes[cand]
+                    ok = np.flatnonzero(np.bitwise_count(xor) <= r)
+                    if ok.size and table.earlier:
+                        near = xor[ok]
+                        fresh = np.ones(ok.size, dtype=bool)
+                        for mask, sub_radius in table.earlier:  # else an earlier substring reports it
+                            fresh &= np.bitwise_count(near & mask) > sub_radius
+                        ok = ok[fresh]
+                    # the query of each kept candidate, without repeating queries for all of them
+                    owner = np.searchsorted(np.cumsum(count[part]), ok, side="right")
+                    found_q.append(query[part][owner])
                     found_h.append(table.order[cand[ok]])
     q_pos = np.concatenate(found_q).astype(np.int64) if found_q else np.empty(0, np.int64)
     h_pos = np.concatenate(found_h).astype(np.int64) if found_h else np.empty(0, np.int64)
