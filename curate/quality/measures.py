@@ -17,6 +17,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+import xxhash
 
 from curate._opencv import one_opencv_thread, opencv
 from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, decode_image
@@ -37,7 +38,8 @@ __all__ = [
 #: 3: the inversion score is taken from the fingerprint's reduced image.
 #: 4: large images and hash pixels are shrunk by OpenCV's area resize, not Pillow's box filter.
 #: 5: fingerprints (and inversion scores) from exact means of whole boxes, band frequencies only.
-SCAN_VERSION = 5
+#: 6: the pixel hash is XXH3-128, not truncated SHA-256.
+SCAN_VERSION = 6
 
 _BINS = 1024  # 10-bit histogram: percentiles at 0.1% of full range, enough for 16-bit data
 _WORK_SIZE = 256  # sharpness, borders and hashes are measured at one size, so resolution does not matter
@@ -280,9 +282,15 @@ def _inversion_scores(smalls: np.ndarray) -> np.ndarray:
 
 
 def _pixel_hash(pixels8: np.ndarray) -> str:
-    digest = hashlib.sha256(np.array(pixels8.shape, dtype=np.int64).tobytes())
+    """128-bit hash of the shape and 8-bit pixels, as 32 hex digits: equal pixels, equal hash.
+
+    XXH3 rather than SHA-256: it only has to tell accidental differences apart (the
+    file's own SHA-256 is the content address), and it hashes a radiograph 30 times
+    faster, which is a few percent of the whole scan.
+    """
+    digest = xxhash.xxh3_128(np.array(pixels8.shape, dtype=np.int64).tobytes())
     digest.update(np.ascontiguousarray(pixels8))  # hashed in place: no copy of the pixels
-    return digest.hexdigest()[:32]
+    return digest.hexdigest()
 
 
 def _measure_image(image: DecodedImage) -> tuple[dict[str, object], np.ndarray, np.ndarray, np.ndarray]:
