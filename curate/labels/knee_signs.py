@@ -193,7 +193,7 @@ def _lip_profiles(smooth: np.ndarray, threshold: float, joint_rows: tuple[int, i
 
     Rows are counted from each compartment's own joint row (femur) and plateau top
     (tibia); the two margins are combined as their sum and their maximum, so left
-    and right knees read alike. A margin cut by the image edge reports zeros.
+    and right knees read alike. A margin cut by the image edge is read off the other margin.
     """
     height = smooth.shape[0]
     femur_rows = np.arange(-_LIP_ROWS[0], -_LIP_ROWS[1])
@@ -207,10 +207,23 @@ def _lip_profiles(smooth: np.ndarray, threshold: float, joint_rows: tuple[int, i
         rim = _left_outline(half[top + rim_rows], threshold)
         side = np.median(_left_outline(half[top + _PLATEAU_ROWS[1][0] : top + _PLATEAU_ROWS[1][1]], threshold))
         reach = np.clip(side - rim, -10.0, 20.0)  # a bone edge lost in the soft tissue is not a 100-px lip
-        femur.append(np.zeros_like(shortfall) if outline.min() < _EDGE_CLEARANCE else shortfall)
-        tibia.append(np.zeros_like(reach) if min(rim.min(), side) < _EDGE_CLEARANCE else reach)
-    femur, tibia = np.asarray(femur), np.asarray(tibia)
+        femur.append(None if outline.min() < _EDGE_CLEARANCE else shortfall)
+        tibia.append(None if min(rim.min(), side) < _EDGE_CLEARANCE else reach)
+    femur, tibia = _other_margin(femur, len(femur_rows)), _other_margin(tibia, len(rim_rows))
     return np.concatenate([femur.sum(axis=0), femur.max(axis=0), tibia.sum(axis=0), tibia.max(axis=0)])
+
+
+def _other_margin(margins: list, size: int) -> np.ndarray:
+    """Both margins' measures (2, size), a margin cut by the image edge (None) read off the other one.
+
+    A cut margin has no outline to measure; reporting no spur there would read a zoomed
+    or off-centre knee as a healthier one, while spurs grow at both margins of a joint.
+    With both margins cut there is nothing to measure: zeros.
+    """
+    seen = [m for m in margins if m is not None]
+    if not seen:
+        return np.zeros((len(margins), size))
+    return np.asarray([seen[0] if m is None else m for m in margins], dtype=np.float64)
 
 
 def _halves(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +253,7 @@ def _spurs(smooth: np.ndarray, threshold: float, joint_row: int, plateau_tops: t
     """
     height = smooth.shape[0]
     r0 = max(joint_row - _SPUR_ROWS[0], 0)
-    out = []
+    femurs, tibias = [], []
     for half, top, row in zip(_halves(smooth), plateau_tops, joint_rows, strict=True):
         outline = _left_outline(half[r0 : joint_row - 2], threshold)
         femur = np.clip(ndimage.median_filter(outline, size=_OUTLINE_WINDOW, mode="nearest") - outline, 0.0, None)
@@ -252,13 +265,11 @@ def _spurs(smooth: np.ndarray, threshold: float, joint_row: int, plateau_tops: t
         femoral = [femur.sum(), femur.max(initial=0.0), _femoral_lip(half, row, threshold)]
         tibial = [tibia.sum(), tibia.max(initial=0.0), lip]
         # a margin cut by the image edge (a zoomed or off-centre knee) has no outline to read:
-        # its straight cut would pass for a spur, so it reports none
-        if outline.min(initial=np.inf) < _EDGE_CLEARANCE:
-            femoral = [0.0, 0.0, 0.0]
-        if min(corner.min(initial=np.inf), side) < _EDGE_CLEARANCE:
-            tibial = [0.0, 0.0, 0.0]
-        out.append([femoral[0], femoral[1], tibial[0], tibial[1], femoral[2], tibial[2]])
-    return np.asarray(out, dtype=np.float64)
+        # its straight cut would pass for a spur, so it is read off the other margin
+        femurs.append(None if outline.min(initial=np.inf) < _EDGE_CLEARANCE else femoral)
+        tibias.append(None if min(corner.min(initial=np.inf), side) < _EDGE_CLEARANCE else tibial)
+    femurs, tibias = _other_margin(femurs, 3), _other_margin(tibias, 3)
+    return np.column_stack([femurs[:, :2], tibias[:, :2], femurs[:, 2], tibias[:, 2]])
 
 
 def knee_sign_features(pixels: np.ndarray) -> np.ndarray:

@@ -48,3 +48,16 @@ def test_bone_on_bone_compartments_still_find_the_joint_line():
     for i in range(12):
         signs = _signs(4, 300 + i)
         assert 0.3 < signs["jsw_narrow"] < signs["jsw_wide"]
+
+
+def test_a_margin_cut_by_the_image_edge_is_read_off_the_other_margin():
+    pixels = render_knee(3, seed=1, index=11)
+    whole = dict(zip(KNEE_SIGN_NAMES, knee_sign_features(pixels)))
+    # moved 30 px left: the left margin now runs into the image edge, the right one is intact
+    moved = np.concatenate([pixels[:, 30:], np.repeat(pixels[:, -1:], 30, axis=1)], axis=1)
+    cut = dict(zip(KNEE_SIGN_NAMES, knee_sign_features(moved)))
+    # reported as zero, a cut margin made a grade-3 knee look like one without spurs
+    assert cut["lip_femur_small"] == cut["lip_femur_large"]
+    assert cut["spur_femur_small"] == cut["spur_femur_large"]
+    assert abs(cut["lip_femur_large"] - whole["lip_femur_large"]) < 0.1 * whole["lip_femur_large"]
+    assert abs(cut["spur_femur_large"] - whole["spur_femur_large"]) < 0.1 * whole["spur_femur_large"]
