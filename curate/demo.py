@@ -94,6 +94,8 @@ __all__ = [
     "make_demo",
     "render_knee",
     "render_slot",
+    "KNEE_TRUTH_COLUMNS",
+    "knee_truth",
 ]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -1007,6 +1009,50 @@ def render_knee(
     k = _draw_knee(grade, side, rng, prng)
     att = _knee_attenuation(k, rng)
     return _to_image(att, k, rng, k.exposure)
+
+
+#: Columns of :func:`knee_truth`: the grade signs each knee was drawn with.
+KNEE_TRUTH_COLUMNS: tuple[str, ...] = (
+    "relpath",
+    "grade",
+    "severity",
+    "jsw_medial",
+    "jsw_lateral",
+    "osteophyte_femur_lateral",
+    "osteophyte_femur_medial",
+    "osteophyte_tibia_lateral",
+    "osteophyte_tibia_medial",
+    "sclerosis",
+    "deformity",
+    "cysts",
+)
+
+
+def knee_truth(plan: DemoPlan) -> pd.DataFrame:
+    """The grade signs every knee file of a demo plan was drawn with (px at the 224 scale).
+
+    The demo knows what its pixels show: measured features (joint-space width,
+    spurs) can be checked against these values, and a probe fitted on them instead
+    of on measurements shows how well the grades can be read at all (the demo
+    overlaps adjacent grades on purpose). Files that show no knee are left out.
+
+    Returns
+    -------
+    DataFrame
+        :data:`KNEE_TRUTH_COLUMNS`, one row per knee file, in plan order.
+    """
+    import pandas as pd  # here: writing the demo needs no pandas
+
+    rows = []
+    for slot in plan.slots:
+        key = slot.knee
+        if key is None or slot.true_label is None:
+            continue
+        rng = np.random.default_rng([plan.seed, _KNEE, key.index, 0])  # the streams render_knee draws from
+        prng = np.random.default_rng([plan.seed, _PARTICIPANT, int(key.participant), 0])
+        k = _draw_knee(key.grade, key.side, rng, prng)
+        rows.append((slot.relpath, key.grade, k.severity, k.jsw_med, k.jsw_lat, *k.osteophytes, k.sclerosis, k.deformity, len(k.cysts)))
+    return pd.DataFrame.from_records(rows, columns=list(KNEE_TRUTH_COLUMNS))
 
 
 def _knee_u8(seed: int, key: KneeKey) -> np.ndarray:

@@ -21,8 +21,10 @@ from curate.demo import (
     FAULT_TYPES,
     FAULTS_CSV_COLUMNS,
     GRADES,
+    KNEE_TRUTH_COLUMNS,
     NEAR_DUPLICATE_KINDS,
     SPLITS,
+    knee_truth,
     make_demo,
     plan_demo,
     render_knee,
@@ -449,6 +451,28 @@ def test_joint_space_narrows_with_grade():
     }
     assert widths[0] > widths[2] > widths[4]
     assert widths[0] - widths[4] >= 4
+
+
+def test_knee_truth_lists_the_signs_each_knee_file_was_drawn_with(plan):
+    truth = knee_truth(plan)
+    assert tuple(truth.columns) == KNEE_TRUTH_COLUMNS
+    shown = {slot.relpath: slot.true_label for slot in plan.slots if slot.knee is not None and slot.true_label is not None}
+    assert dict(zip(truth["relpath"], truth["grade"])) == shown
+    by_grade = truth.groupby("grade")
+    assert by_grade["jsw_medial"].mean().is_monotonic_decreasing
+    assert (truth.loc[truth["grade"] == 4, "deformity"] >= 0.5).all()
+
+
+def test_built_in_joint_space_width_tracks_the_drawn_one(demo, plan):
+    from curate.labels.knee_signs import KNEE_SIGN_NAMES, knee_sign_features
+
+    truth = knee_truth(plan)
+    clean = {slot.relpath for slot in plan.slots if slot.fault is None and slot.relpath.endswith(".png")}
+    sample = truth[truth["relpath"].isin(clean)].iloc[::4]
+    narrow = KNEE_SIGN_NAMES.index("jsw_narrow")
+    measured = [knee_sign_features(read_image(demo / relpath).pixels)[narrow] for relpath in sample["relpath"]]
+    drawn = np.minimum(sample["jsw_medial"], sample["jsw_lateral"])
+    assert np.corrcoef(measured, drawn)[0, 1] > 0.9
 
 
 # --------------------------------------------------------------------------- the plan, for any seed and scale
