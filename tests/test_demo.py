@@ -475,6 +475,22 @@ def test_built_in_joint_space_width_tracks_the_drawn_one(demo, plan):
     assert np.corrcoef(measured, drawn)[0, 1] > 0.9
 
 
+def test_built_in_spot_measures_track_the_drawn_spurs_better_than_the_outline(demo, plan):
+    from curate.labels.knee_signs import KNEE_SIGN_NAMES, knee_sign_features
+
+    truth = knee_truth(plan)
+    clean = {slot.relpath for slot in plan.slots if slot.fault is None and slot.relpath.endswith(".png")}
+    # grades 0-2, where a grade-1 spur must be told from a grade-2 one
+    sample = truth[truth["relpath"].isin(clean) & truth["grade"].isin([0, 1, 2])].iloc[::2]
+    signs = np.array([knee_sign_features(read_image(demo / relpath).pixels) for relpath in sample["relpath"]])
+    measured = dict(zip(KNEE_SIGN_NAMES, signs.T))
+    for bone, spot in (("tibia", "spot_tibia_total"), ("femur", "spot_femur_max_total")):
+        drawn = sample[f"osteophyte_{bone}_lateral"] + sample[f"osteophyte_{bone}_medial"]
+        r_spot = np.corrcoef(measured[spot], drawn)[0, 1]
+        r_lip = np.corrcoef(measured[f"lip_{bone}_total"], drawn)[0, 1]
+        assert r_spot > 0.7 and r_spot > r_lip + 0.1
+
+
 # --------------------------------------------------------------------------- the plan, for any seed and scale
 
 

@@ -36,7 +36,7 @@ from curate.parallel import Executor, chunked, map_chunks
 
 __all__ = ["FEATURE_VERSION", "SIGN_COLUMNS", "image_features", "compute_features", "read_embeddings"]
 
-FEATURE_VERSION = 6  # 6: a knee margin cut by the image edge is read off the other margin
+FEATURE_VERSION = 7  # 6: a knee margin cut by the image edge is read off the other margin; 7: bright spots at the margins
 _WORK = 96
 _THUMB = 24
 _PROFILE = 48

@@ -19,6 +19,11 @@ little), so the built-in features add direct measurements of them:
   the two), so the probe learns where on the margin a spur grows rather than only
   its total: a grade-2 spur shows as a few rows of shortfall high on the condyle,
   which a total over the whole margin dilutes.
+- bright spots along each margin's bone edge where spurs grow (a white top-hat keeps
+  structures narrower than 7 px that are brighter than their surroundings), summed and
+  at their peak: a small spur that barely moves the traced outline still shows as a
+  spot on the edge, and these track the drawn spur sizes of the demo far better than
+  the outline measures do among grades 0-2 (r 0.85-0.90 against 0.71-0.76).
 
 Compartments are reported narrower first and margins smaller first, so left and
 right knees give the same features. On images that are not knee radiographs these
@@ -61,6 +66,8 @@ _MEASURE_NAMES: tuple[str, ...] = (
     "lip_tibia_small",
     "lip_tibia_large",
     "lip_tibia_total",
+    # bright spots on the bone edge (see _spots): per margin, smaller first, then both margins
+    *(f"spot_{bone}{kind}_{margin}" for margin in ("small", "large", "total") for bone in ("femur", "tibia") for kind in ("", "_max")),
 )
 _LIP_ROWS = (38, 1)  # rows above the joint line (from, to) where the condyle's margin is convex
 _RIM_ROWS = (-3, 8)  # rows from the plateau top (from, to) that hold the tibial rim
@@ -87,6 +94,10 @@ _OUTLINE_SMOOTH = 0.7  # px: blur before the outline is traced
 _OUTLINE_LEVEL = 0.35  # the outline lies this far from the soft-tissue level up to the bone level
 _EDGE_CLEARANCE = 2.0  # px: a bone outline closer to the image edge than this may be cut off
 _LIP_COLUMNS = 70  # px in from the image edge that hold the outer half of a condyle
+_SPOT_SIZE = 7  # px: the white top-hat keeps bright structures narrower than this (a spur, not the bone)
+_SPOT_BAND = (6, 4)  # px outside and inside the bone outline where spots count
+_SPOT_FEMUR_ROWS = (36, 12)  # rows above the joint line (from, to) where femoral spurs grow
+_SPOT_COLUMNS = 90  # px in from the image edge searched for the margin's outline
 
 
 def _normalized(pixels: np.ndarray) -> np.ndarray:
@@ -226,6 +237,37 @@ def _other_margin(margins: list, size: int) -> np.ndarray:
     return np.asarray([seen[0] if m is None else m for m in margins], dtype=np.float64)
 
 
+def _spots(image: np.ndarray, threshold: float, joint_rows: tuple[int, int], plateau_tops: tuple[int, int]) -> np.ndarray:
+    """Bright spots on the bone edge at each margin: (2 margins, [femur sum, femur peak, tibia sum, tibia peak]).
+
+    The femoral band follows the condyle's outline above the joint line, the tibial one
+    the plateau's rim; a margin cut by the image edge is read off the other one.
+    """
+    height = image.shape[0]
+    femurs, tibias = [], []
+    for half, row, top in zip(_halves(image), joint_rows, plateau_tops, strict=True):
+        femurs.append(_spot_band(half, row + np.arange(-_SPOT_FEMUR_ROWS[0], -_SPOT_FEMUR_ROWS[1]), threshold))
+        top = int(np.clip(top, -_RIM_ROWS[0], height - _RIM_ROWS[1]))
+        tibias.append(_spot_band(half, top + np.arange(*_RIM_ROWS), threshold))
+    return np.hstack([_other_margin(femurs, 2), _other_margin(tibias, 2)])
+
+
+def _spot_band(half: np.ndarray, rows: np.ndarray, threshold: float) -> list[float] | None:
+    """Sum and peak of the white top-hat across the bone outline on ``rows`` (None: cut by the image edge)."""
+    rows = np.clip(rows, 0, half.shape[0] - 1)
+    pad = _SPOT_SIZE // 2 + 1  # the top-hat of a crop equals the whole image's this far inside it
+    lo, hi = max(int(rows.min()) - pad, 0), min(int(rows.max()) + 1 + pad, half.shape[0])
+    block = half[lo:hi, : _SPOT_COLUMNS + pad]
+    tophat = ndimage.white_tophat(block, size=_SPOT_SIZE)[rows - lo, :_SPOT_COLUMNS]
+    edge = _left_outline(half[rows, :_SPOT_COLUMNS], threshold)
+    if edge.min() < _EDGE_CLEARANCE:
+        return None
+    columns = np.arange(_SPOT_COLUMNS)[None, :]
+    band = (columns >= edge[:, None] - _SPOT_BAND[0]) & (columns <= edge[:, None] + _SPOT_BAND[1])
+    spots = tophat * band
+    return [float(spots.sum()), float(spots.max())]
+
+
 def _halves(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The left half and the mirrored right half: each with its outer margin on the left."""
     width = image.shape[1]
@@ -304,6 +346,7 @@ def knee_sign_features(pixels: np.ndarray) -> np.ndarray:
     joint_rows = (parts[0][0], parts[1][0])
     spurs = _spurs(outlined, threshold, joint_row, plateau_tops, joint_rows)
     profiles = _lip_profiles(outlined, threshold, joint_rows, plateau_tops)
+    spots = _spots(outlined, threshold, joint_rows, plateau_tops)
     values = [
         medians[narrow],
         medians[wide],
@@ -320,6 +363,8 @@ def knee_sign_features(pixels: np.ndarray) -> np.ndarray:
         spurs[:, 4].sum(),
         *np.sort(spurs[:, 5]),
         spurs[:, 5].sum(),
+        *np.sort(spots, axis=0).ravel(),
+        *spots.sum(axis=0),
         *profiles,
     ]
     return np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
