@@ -9,7 +9,6 @@ executor gives the same table.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -84,6 +83,8 @@ def map_chunks(
         for chunk in chunks:
             yield func(chunk)
     else:
+        import multiprocessing
+
         from threadpoolctl import threadpool_limits
 
         # One worker process per core, so BLAS and OpenMP run on one thread in each:
@@ -92,23 +93,24 @@ def map_chunks(
         # workers inherit the limit from here; setting it inside a forked worker
         # instead makes OpenBLAS start threads there that spin for about 0.1 s,
         # taking half a core from the worker's first chunk.
+        forked = multiprocessing.get_start_method() == "fork"
         with threadpool_limits(1), ProcessPoolExecutor(
-            max_workers=min(executor.n_workers, len(chunks)), initializer=_one_blas_thread
+            max_workers=min(executor.n_workers, len(chunks)), initializer=_one_blas_thread, initargs=(forked,)
         ) as pool:
             yield from pool.map(func, chunks)
 
 
-def _one_blas_thread() -> None:
+def _one_blas_thread(forked: bool) -> None:
     """Worker initializer: one BLAS and OpenMP thread in workers that do not inherit the limit.
 
-    A forked worker has its parent's libraries loaded, limited already. A spawned
-    one (another start method) has not loaded them yet: the variables they read
-    when loading keep them on one thread.
+    A forked worker is limited already (see :func:`map_chunks`); one started by
+    spawn or forkserver (the default on macOS, and on Linux from Python 3.14)
+    loaded its libraries afresh and is limited here.
     """
-    if "numpy" in sys.modules:
-        return
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = "1"
+    if not forked:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
 
 
 def _map_dask(func: Callable, chunks: Sequence, executor: Executor) -> Iterator[Any]:
