@@ -255,7 +255,7 @@ def _spots(image: np.ndarray, threshold: float, joint_rows: tuple[int, int], pla
 def _spot_band(half: np.ndarray, rows: np.ndarray, threshold: float) -> list[float] | None:
     """Sum and peak of the white top-hat across the bone outline on ``rows`` (None: cut by the image edge)."""
     rows = np.clip(rows, 0, half.shape[0] - 1)
-    pad = _SPOT_SIZE // 2 + 1  # the top-hat of a crop equals the whole image's this far inside it
+    pad = _SPOT_SIZE - 1  # an opening looks this far: the crop's top-hat equals the whole image's on the band
     lo, hi = max(int(rows.min()) - pad, 0), min(int(rows.max()) + 1 + pad, half.shape[0])
     block = half[lo:hi, : _SPOT_COLUMNS + pad]
     tophat = ndimage.white_tophat(block, size=_SPOT_SIZE)[rows - lo, :_SPOT_COLUMNS]
