@@ -979,6 +979,14 @@ def _to_image(att: np.ndarray, k: _Knee, rng: np.random.Generator, exposure: tup
     return np.minimum(np.maximum(image, 0.0, out=image), 1.0, out=image)
 
 
+def _knee_streams(seed: int, index: int, participant: str | int) -> tuple[np.random.Generator, np.random.Generator]:
+    """The knee's own random stream and the one its participant's two knees share."""
+    return (
+        np.random.default_rng([seed, _KNEE, index, 0]),
+        np.random.default_rng([seed, _PARTICIPANT, int(participant), 0]),
+    )
+
+
 def render_knee(
     grade: int, *, seed: int = 0, index: int = 0, side: str = "R", participant: str | int = 9000000
 ) -> np.ndarray:
@@ -1004,8 +1012,7 @@ def render_knee(
         raise ValueError(f"grade must be one of {GRADES}, not {grade!r}")
     if side not in ("L", "R"):
         raise ValueError(f"side must be 'L' or 'R', not {side!r}")
-    rng = np.random.default_rng([seed, _KNEE, index, 0])
-    prng = np.random.default_rng([seed, _PARTICIPANT, int(participant), 0])
+    rng, prng = _knee_streams(seed, index, participant)
     k = _draw_knee(grade, side, rng, prng)
     att = _knee_attenuation(k, rng)
     return _to_image(att, k, rng, k.exposure)
@@ -1048,9 +1055,7 @@ def knee_truth(plan: DemoPlan) -> pd.DataFrame:
         key = slot.knee
         if key is None or slot.true_label is None:
             continue
-        rng = np.random.default_rng([plan.seed, _KNEE, key.index, 0])  # the streams render_knee draws from
-        prng = np.random.default_rng([plan.seed, _PARTICIPANT, int(key.participant), 0])
-        k = _draw_knee(key.grade, key.side, rng, prng)
+        k = _draw_knee(key.grade, key.side, *_knee_streams(plan.seed, key.index, key.participant))
         rows.append((slot.relpath, key.grade, k.severity, k.jsw_med, k.jsw_lat, *k.osteophytes, k.sclerosis, k.deformity, len(k.cysts)))
     return pd.DataFrame.from_records(rows, columns=list(KNEE_TRUTH_COLUMNS))
 

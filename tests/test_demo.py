@@ -463,12 +463,17 @@ def test_knee_truth_lists_the_signs_each_knee_file_was_drawn_with(plan):
     assert (truth.loc[truth["grade"] == 4, "deformity"] >= 0.5).all()
 
 
+def _clean_png_truth(plan):
+    """:func:`knee_truth` of the files written as plain PNGs without an injected fault."""
+    truth = knee_truth(plan)
+    clean = {slot.relpath for slot in plan.slots if slot.fault is None and slot.relpath.endswith(".png")}
+    return truth[truth["relpath"].isin(clean)]
+
+
 def test_built_in_joint_space_width_tracks_the_drawn_one(demo, plan):
     from curate.labels.knee_signs import KNEE_SIGN_NAMES, knee_sign_features
 
-    truth = knee_truth(plan)
-    clean = {slot.relpath for slot in plan.slots if slot.fault is None and slot.relpath.endswith(".png")}
-    sample = truth[truth["relpath"].isin(clean)].iloc[::4]
+    sample = _clean_png_truth(plan).iloc[::4]
     narrow = KNEE_SIGN_NAMES.index("jsw_narrow")
     measured = [knee_sign_features(read_image(demo / relpath).pixels)[narrow] for relpath in sample["relpath"]]
     drawn = np.minimum(sample["jsw_medial"], sample["jsw_lateral"])
@@ -478,10 +483,9 @@ def test_built_in_joint_space_width_tracks_the_drawn_one(demo, plan):
 def test_built_in_spot_measures_track_the_drawn_spurs_better_than_the_outline(demo, plan):
     from curate.labels.knee_signs import KNEE_SIGN_NAMES, knee_sign_features
 
-    truth = knee_truth(plan)
-    clean = {slot.relpath for slot in plan.slots if slot.fault is None and slot.relpath.endswith(".png")}
+    truth = _clean_png_truth(plan)
     # grades 0-2, where a grade-1 spur must be told from a grade-2 one
-    sample = truth[truth["relpath"].isin(clean) & truth["grade"].isin([0, 1, 2])].iloc[::2]
+    sample = truth[truth["grade"].isin([0, 1, 2])].iloc[::2]
     signs = np.array([knee_sign_features(read_image(demo / relpath).pixels) for relpath in sample["relpath"]])
     measured = dict(zip(KNEE_SIGN_NAMES, signs.T))
     for bone, spot in (("tibia", "spot_tibia_total"), ("femur", "spot_femur_max_total")):

@@ -22,8 +22,8 @@ little), so the built-in features add direct measurements of them:
 - bright spots along each margin's bone edge where spurs grow (a white top-hat keeps
   structures narrower than 7 px that are brighter than their surroundings), summed and
   at their peak: a small spur that barely moves the traced outline still shows as a
-  spot on the edge, and these track the drawn spur sizes of the demo far better than
-  the outline measures do among grades 0-2 (r 0.85-0.90 against 0.71-0.76).
+  spot on the edge. Among the demo's grade 0-2 knees these track the drawn spur sizes
+  far better than the outline measures do (r about 0.8 against 0.6-0.7).
 
 Compartments are reported narrower first and margins smaller first, so left and
 right knees give the same features. On images that are not knee radiographs these
@@ -257,11 +257,10 @@ def _spot_band(half: np.ndarray, rows: np.ndarray, threshold: float) -> list[flo
     rows = np.clip(rows, 0, half.shape[0] - 1)
     pad = _SPOT_SIZE - 1  # an opening looks this far: the crop's top-hat equals the whole image's on the band
     lo, hi = max(int(rows.min()) - pad, 0), min(int(rows.max()) + 1 + pad, half.shape[0])
-    block = half[lo:hi, : _SPOT_COLUMNS + pad]
-    tophat = ndimage.white_tophat(block, size=_SPOT_SIZE)[rows - lo, :_SPOT_COLUMNS]
     edge = _left_outline(half[rows, :_SPOT_COLUMNS], threshold)
     if edge.min() < _EDGE_CLEARANCE:
         return None
+    tophat = ndimage.white_tophat(half[lo:hi, : _SPOT_COLUMNS + pad], size=_SPOT_SIZE)[rows - lo, :_SPOT_COLUMNS]
     columns = np.arange(_SPOT_COLUMNS)[None, :]
     band = (columns >= edge[:, None] - _SPOT_BAND[0]) & (columns <= edge[:, None] + _SPOT_BAND[1])
     spots = tophat * band
