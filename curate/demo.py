@@ -25,7 +25,8 @@ except a DICOM copy that also has ``dicom_laterality_mismatch``. Copies are made
 ``truncated``                    a PNG cut to half its bytes
 ``zero_bytes``                   an empty file
 ``not_an_image``                 an HTML error page under the ``.png`` name
-``label_flip_adjacent``          a knee of grade g filed under g +- 1
+``label_flip_adjacent``          a borderline knee of grade g filed under g +- 1: it leans
+                                 towards the grade it is filed under, as readers disagree
 ``label_flip_distant``           a knee of grade g filed at least two grades away
 ``wrong_body_part``              a chest or hand radiograph
 ``bits16``                       16-bit PNG: 12-bit values, or full range (x257); not a defect
@@ -171,6 +172,7 @@ class KneeKey:
     grade: int  # the KL grade the pixels show
     side: str
     participant: str
+    lean: int = 0  # -1 / +1: a borderline knee, its severity on the side of the grade below / above
 
 
 @dataclass(frozen=True)
@@ -448,6 +450,11 @@ class _FaultPlanner:
                 self.assigned[target] = {
                     "fault": fault,
                     "grade": shown,
+                    # Readers disagree on borderline knees: an adjacent grade is filed for a knee
+                    # that looks a little like it, so its severity leans that way. A distant
+                    # flip is a clerical error (another row, a typo) and has nothing to do with
+                    # what the knee looks like.
+                    "lean": 0 if far else filed - shown,
                     "details": f"shows grade {shown}, filed under grade {filed}",
                 }
 
@@ -530,7 +537,7 @@ class _FaultPlanner:
             elif fault in ("zero_bytes", "not_an_image", "blank", "wrong_body_part"):
                 knee = None
             else:
-                knee = KneeKey(index, spec.get("grade", label), side, pid)
+                knee = KneeKey(index, spec.get("grade", label), side, pid, spec.get("lean", 0))
             slots.append(
                 Slot(
                     index=index,
@@ -622,8 +629,12 @@ class _Knee:
     contour_noise: np.ndarray
 
 
-def _draw_knee(grade: int, side: str, rng: np.random.Generator, prng: np.random.Generator) -> _Knee:
-    """Draw a knee's anatomy, grade signs and exposure; ``prng`` holds what both knees of a participant share."""
+def _draw_knee(grade: int, side: str, rng: np.random.Generator, prng: np.random.Generator, lean: int = 0) -> _Knee:
+    """Draw a knee's anatomy, grade signs and exposure; ``prng`` holds what both knees of a participant share.
+
+    ``lean`` (-1, 0 or +1) puts the knee's severity on one side of its grade: the same draw,
+    folded, so the knee is otherwise the one drawn without it.
+    """
     # shared by a participant's two knees: body size, soft tissue, the exposure of the bilateral film
     body = float(np.clip(prng.normal(1.0, 0.045), 0.88, 1.12))
     tissue = float(prng.uniform(0.2, 0.34))
@@ -631,7 +642,10 @@ def _draw_knee(grade: int, side: str, rng: np.random.Generator, prng: np.random.
     base_gain, base_offset, base_gamma = prng.uniform(0.85, 1.05), prng.uniform(0.0, 0.08), prng.uniform(0.85, 1.3)
     heel = float(prng.uniform(-0.06, 0.06))
 
-    severity = float(np.clip(grade + rng.normal(0.0, _SEVERITY_SD), -0.6, 4.6))
+    deviation = rng.normal(0.0, _SEVERITY_SD)
+    if lean:
+        deviation = lean * abs(deviation)
+    severity = float(np.clip(grade + deviation, -0.6, 4.6))
     sev = lambda table: float(np.interp(severity, GRADES, table))  # noqa: E731
     jsw_med = max(1.0, sev(_JSW_MEDIAL) + rng.normal(0.0, _JSW_SD))
     jsw_lat = max(1.5, sev(_JSW_LATERAL) + rng.normal(0.0, _JSW_SD))
@@ -988,7 +1002,13 @@ def _knee_streams(seed: int, index: int, participant: str | int) -> tuple[np.ran
 
 
 def render_knee(
-    grade: int, *, seed: int = 0, index: int = 0, side: str = "R", participant: str | int = 9000000
+    grade: int,
+    *,
+    seed: int = 0,
+    index: int = 0,
+    side: str = "R",
+    participant: str | int = 9000000,
+    lean: int = 0,
 ) -> np.ndarray:
     """Draw one synthetic PA knee radiograph.
 
@@ -1002,6 +1022,9 @@ def render_knee(
         Left knees are the mirror image of right ones (the fibula is lateral).
     participant : str or int
         Both knees of one participant share body size, soft tissue and exposure.
+    lean : {0, -1, 1}
+        A borderline knee: its severity lies on the side of the grade below (-1) or
+        above (+1), like the knees readers file under an adjacent grade.
 
     Returns
     -------
@@ -1012,8 +1035,10 @@ def render_knee(
         raise ValueError(f"grade must be one of {GRADES}, not {grade!r}")
     if side not in ("L", "R"):
         raise ValueError(f"side must be 'L' or 'R', not {side!r}")
+    if lean not in (-1, 0, 1):
+        raise ValueError(f"lean must be -1, 0 or 1, not {lean!r}")
     rng, prng = _knee_streams(seed, index, participant)
-    k = _draw_knee(grade, side, rng, prng)
+    k = _draw_knee(grade, side, rng, prng, lean)
     att = _knee_attenuation(k, rng)
     return _to_image(att, k, rng, k.exposure)
 
@@ -1055,13 +1080,15 @@ def knee_truth(plan: DemoPlan) -> pd.DataFrame:
         key = slot.knee
         if key is None or slot.true_label is None:
             continue
-        k = _draw_knee(key.grade, key.side, *_knee_streams(plan.seed, key.index, key.participant))
+        k = _draw_knee(key.grade, key.side, *_knee_streams(plan.seed, key.index, key.participant), key.lean)
         rows.append((slot.relpath, key.grade, k.severity, k.jsw_med, k.jsw_lat, *k.osteophytes, k.sclerosis, k.deformity, len(k.cysts)))
     return pd.DataFrame.from_records(rows, columns=list(KNEE_TRUTH_COLUMNS))
 
 
 def _knee_u8(seed: int, key: KneeKey) -> np.ndarray:
-    return to_uint8(render_knee(key.grade, seed=seed, index=key.index, side=key.side, participant=key.participant))
+    return to_uint8(
+        render_knee(key.grade, seed=seed, index=key.index, side=key.side, participant=key.participant, lean=key.lean)
+    )
 
 
 # --------------------------------------------------------------------------- other body parts

@@ -463,6 +463,27 @@ def test_knee_truth_lists_the_signs_each_knee_file_was_drawn_with(plan):
     assert (truth.loc[truth["grade"] == 4, "deformity"] >= 0.5).all()
 
 
+
+def test_adjacent_flips_are_borderline_knees_and_distant_flips_are_not():
+    default = plan_demo(0)  # the small test demo has too few flips
+    truth = knee_truth(default).set_index("relpath")
+    slots = {slot.relpath: slot for slot in default.slots}
+    for fault, borderline in (("label_flip_adjacent", True), ("label_flip_distant", False)):
+        rows = truth.loc[[path for path, slot in slots.items() if slot.fault == fault]]
+        filed = np.array([slots[path].label for path in rows.index])
+        # how far the knee's severity sits from its own grade, towards the grade it is filed under
+        towards_filed = (rows["severity"] - rows["grade"]) * np.sign(filed - rows["grade"])
+        assert len(rows) >= 40
+        if borderline:
+            assert (towards_filed >= 0).all() and towards_filed.median() > 0.1
+        else:
+            assert (towards_filed < 0).sum() >= 5  # drawn whatever the grade it is filed under
+    # the lean folds the same draw: one lean leaves the knee as it was, the other mirrors
+    # its severity about the grade and changes nothing else
+    plain = render_knee(2, seed=5, index=9)
+    changes = sorted(np.abs(render_knee(2, seed=5, index=9, lean=lean) - plain).mean() for lean in (-1, 1))
+    assert changes[0] == 0 and 0 < changes[1] < 0.02
+
 def _clean_png_truth(plan):
     """:func:`knee_truth` of the files written as plain PNGs without an injected fault."""
     truth = knee_truth(plan)

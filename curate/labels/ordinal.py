@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 __all__ = ["PROBE_VERSION", "OrdinalRidgeClassifier", "ridge_leave_one_out"]
 
 #: Bump when the probe's results change: recipes do not reuse labels of another version.
-PROBE_VERSION = 5  # 5: samples unlike the collection stay out of the fit (labels.noise.OUTLIER_DISTANCE)
+PROBE_VERSION = 6  # 5: samples unlike the collection stay out of the fit; 6: each fold prunes its distant training labels
 
 # Below this many training rows the boosted stage is skipped: its leaves need 40 rows
 # each, and on a few dozen samples the ridge score alone generalizes better (on the

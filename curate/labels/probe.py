@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 from curate.errors import CurateError
 
-__all__ = ["AUTO", "CLASSIFIERS", "CLASSIFIER_NAMES", "check_classifier", "make_classifier", "resolve_classifier", "ProbeResult", "cross_val_probabilities", "probe_metrics"]
+__all__ = ["AUTO", "CLASSIFIERS", "CLASSIFIER_NAMES", "check_classifier", "make_classifier", "resolve_classifier", "PRUNE_SPLITS", "ProbeResult", "cross_val_probabilities", "probe_metrics"]
 
 
 def _logistic(seed: int):
@@ -91,6 +91,12 @@ class ProbeResult:
     folds: np.ndarray
     n_splits: int
     classifier: str = "logistic"
+    #: With ``prune_distant``: per fold, how many of its training samples were left out.
+    pruned: tuple[int, ...] = ()
+
+
+#: Inner folds that find each outer fold's distant training labels (``prune_distant``).
+PRUNE_SPLITS = 3
 
 
 def cross_val_probabilities(
@@ -102,6 +108,7 @@ def cross_val_probabilities(
     classifier: str = AUTO,
     seed: int = 0,
     nonlinear_columns: Sequence[int] | None = None,
+    prune_distant: bool = False,
 ) -> ProbeResult:
     """Predict every sample's class probabilities with a model that never saw its patient.
 
@@ -121,6 +128,12 @@ def cross_val_probabilities(
     nonlinear_columns : sequence of int, optional
         Columns that are direct measurements (the built-in knee signs): the ordinal
         probe combines them non-linearly; other classifiers use every column alike.
+    prune_distant : bool
+        Ordered classes (grades): before a fold's model is fitted, its training samples
+        are cross-validated among themselves (:data:`PRUNE_SPLITS` patient-grouped
+        folds), and those predicted two or more classes from their label are left out.
+        A probe that learns KL 4 from knees filed as KL 1 reads real KL 4 knees as
+        milder; the held-out fold plays no part in choosing what is left out.
     """
     classes, y = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
@@ -130,27 +143,58 @@ def cross_val_probabilities(
     if fewest < 2:
         rare = classes[int(patients_per_class.idxmin())]
         raise CurateError(f"class {rare!r} has samples from only {fewest} patient; cross-validation needs at least 2")
+    if prune_distant and not np.issubdtype(classes.dtype, np.integer):
+        raise CurateError(f"prune_distant needs ordered classes (integer grades), not {classes.dtype} labels")
     n_splits = min(n_splits, fewest)
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    probs = np.zeros((len(y), len(classes)), dtype=np.float64)
-    folds = np.full(len(y), -1, dtype=np.int64)
     classifier = resolve_classifier(classifier, classes)
     template = make_classifier(classifier, seed)
     if nonlinear_columns is not None and "nonlinear_columns" in template.get_params():
         template.set_params(nonlinear_columns=tuple(int(c) for c in nonlinear_columns))
     if "pca" in getattr(template, "named_steps", {}):  # small embeddings need no reduction below their size
         template.set_params(pca__n_components=min(64, features.shape[1], len(y) // 2))
-    for fold, (train, test) in enumerate(splitter.split(features, y, groups)):
-        with warnings.catch_warnings():
-            # an unconverged probe is still a usable probe; the metrics say how good it is
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = clone(template).fit(features[train], y[train])
-        # a class absent from this fold's training data gets probability 0
-        probs[np.ix_(test, model.classes_ if hasattr(model, "classes_") else np.arange(len(classes)))] = model.predict_proba(
-            features[test]
-        )
+    probs = np.zeros((len(y), len(classes)), dtype=np.float64)
+    folds = np.full(len(y), -1, dtype=np.int64)
+    pruned = []
+    for fold, (train, test) in enumerate(_folds(features, y, groups, n_splits, seed)):
+        if prune_distant:
+            inner = _out_of_fold(template, features[train], y[train], groups[train], len(classes), seed)
+            if inner is not None:
+                distant = np.abs(inner.argmax(axis=1) - y[train]) >= 2
+                train = train[~distant]
+                pruned.append(int(distant.sum()))
+            else:
+                pruned.append(0)
+        probs[test] = _fit_predict(template, features[train], y[train], features[test], len(classes))
         folds[test] = fold
-    return ProbeResult(pred_probs=probs, classes=classes, folds=folds, n_splits=n_splits, classifier=classifier)
+    return ProbeResult(
+        pred_probs=probs, classes=classes, folds=folds, n_splits=n_splits, classifier=classifier, pruned=tuple(pruned)
+    )
+
+
+def _folds(features: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int):
+    return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(features, y, groups)
+
+
+def _fit_predict(template, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        # an unconverged probe is still a usable probe; the metrics say how good it is
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = clone(template).fit(x_train, y_train)
+    # a class absent from this fold's training data gets probability 0
+    out = np.zeros((len(x_test), n_classes), dtype=np.float64)
+    out[:, model.classes_ if hasattr(model, "classes_") else np.arange(n_classes)] = model.predict_proba(x_test)
+    return out
+
+
+def _out_of_fold(template, x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_classes: int, seed: int) -> np.ndarray | None:
+    """Patient-grouped out-of-fold probabilities within one training set, or None if it is too small to split."""
+    n_splits = min(PRUNE_SPLITS, int(pd.Series(groups).groupby(y).nunique().min()))
+    if n_splits < 2:
+        return None
+    probs = np.zeros((len(y), n_classes), dtype=np.float64)
+    for train, test in _folds(x, y, groups, n_splits, seed):
+        probs[test] = _fit_predict(template, x[train], y[train], x[test], n_classes)
+    return probs
 
 
 def probe_metrics(labels: np.ndarray, pred_probs: np.ndarray, classes: np.ndarray) -> dict[str, float]:
