@@ -25,8 +25,9 @@ except a DICOM copy that also has ``dicom_laterality_mismatch``. Copies are made
 ``truncated``                    a PNG cut to half its bytes
 ``zero_bytes``                   an empty file
 ``not_an_image``                 an HTML error page under the ``.png`` name
-``label_flip_adjacent``          a borderline knee of grade g filed under g +- 1: it leans
-                                 towards the grade it is filed under, as readers disagree
+``label_flip_adjacent``          a knee of grade g filed under g +- 1, its severity on the
+                                 side of the grade it is filed under (readers disagree
+                                 where a knee leans towards the next grade)
 ``label_flip_distant``           a knee of grade g filed at least two grades away
 ``wrong_body_part``              a chest or hand radiograph
 ``bits16``                       16-bit PNG: 12-bit values, or full range (x257); not a defect
@@ -172,7 +173,7 @@ class KneeKey:
     grade: int  # the KL grade the pixels show
     side: str
     participant: str
-    lean: int = 0  # -1 / +1: a borderline knee, its severity on the side of the grade below / above
+    lean: int = 0  # -1 / +1: the knee's severity lies on the side of the grade below / above
 
 
 @dataclass(frozen=True)
@@ -450,8 +451,8 @@ class _FaultPlanner:
                 self.assigned[target] = {
                     "fault": fault,
                     "grade": shown,
-                    # Readers disagree on borderline knees: an adjacent grade is filed for a knee
-                    # that looks a little like it, so its severity leans that way. A distant
+                    # Readers disagree where a knee leans towards the next grade: an adjacent
+                    # grade is filed for a knee whose severity lies on that side of its own. A distant
                     # flip is a clerical error (another row, a typo) and has nothing to do with
                     # what the knee looks like.
                     "lean": 0 if far else filed - shown,
@@ -1023,8 +1024,8 @@ def render_knee(
     participant : str or int
         Both knees of one participant share body size, soft tissue and exposure.
     lean : {0, -1, 1}
-        A borderline knee: its severity lies on the side of the grade below (-1) or
-        above (+1), like the knees readers file under an adjacent grade.
+        The knee's severity lies on the side of the grade below (-1) or above (+1),
+        like the knees readers file under an adjacent grade.
 
     Returns
     -------

@@ -463,8 +463,7 @@ def test_knee_truth_lists_the_signs_each_knee_file_was_drawn_with(plan):
     assert (truth.loc[truth["grade"] == 4, "deformity"] >= 0.5).all()
 
 
-
-def test_adjacent_flips_are_borderline_knees_and_distant_flips_are_not():
+def test_adjacent_flips_lean_towards_the_grade_filed_and_distant_flips_do_not():
     default = plan_demo(0)  # the small test demo has too few flips
     truth = knee_truth(default).set_index("relpath")
     slots = {slot.relpath: slot for slot in default.slots}
@@ -483,6 +482,7 @@ def test_adjacent_flips_are_borderline_knees_and_distant_flips_are_not():
     plain = render_knee(2, seed=5, index=9)
     changes = sorted(np.abs(render_knee(2, seed=5, index=9, lean=lean) - plain).mean() for lean in (-1, 1))
     assert changes[0] == 0 and 0 < changes[1] < 0.02
+
 
 def _clean_png_truth(plan):
     """:func:`knee_truth` of the files written as plain PNGs without an injected fault."""

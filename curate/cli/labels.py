@@ -55,6 +55,9 @@ def labels(catalog, output, quality, embeddings, pred_probs, folds, classifier, 
     source = f"{summary['classifier']} on {summary['features']}" if summary["classifier"] else summary["features"]
     console.print(f"probe ({source}, {summary['n_splits']}-fold by patient): {metrics}")
     console.print(f"fitted {summary['fitted']:,} samples; left out: " + (", ".join(f"{k} {v}" for k, v in summary["excluded"].items()) or "none"))
+    if summary.get("pruned_per_fold"):
+        counts = ", ".join("-" if n is None else str(n) for n in summary["pruned_per_fold"])
+        console.print(f"training labels two or more grades off, left out of each fold's fit: {counts}")
     line = f"label issues: {summary['issues']:,}"
     if "issues_distance_2_or_more" in summary:
         line += f" ({summary['issues_distance_2_or_more']:,} at grade distance >= 2, {summary['issues_adjacent']:,} adjacent)"

@@ -13,6 +13,7 @@ from curate.catalog import read_catalog
 from curate.errors import CurateError
 from curate.labels.features import compute_features, read_embeddings
 from curate.labels.noise import find_label_noise, read_pred_probs
+from curate.labels.ordinal import PROBE_VERSION
 from curate.labels.probe import check_classifier
 from curate.parallel import Executor
 
@@ -71,7 +72,13 @@ def labels_to_file(
         catalog, features, quality=quality, pred_probs=probs, n_splits=n_splits, classifier=classifier, seed=seed
     )
     seconds = time.perf_counter() - start
-    record = {"n_splits": n_splits, "classifier": result.metrics["classifier"], "seed": seed, "features": _source(embeddings, pred_probs)}
+    record = {
+        "n_splits": n_splits,
+        "classifier": result.metrics["classifier"],
+        "seed": seed,
+        "features": _source(embeddings, pred_probs),
+        "probe_version": PROBE_VERSION,
+    }
     write_parquet_table(result.table, output, _METADATA_KEY, record)
     summary = {**result.metrics, **record, "seconds": round(seconds, 2), "output": str(output)}
     summary["worst"] = _worst(result.table, catalog)

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 from curate.errors import CurateError
 
-__all__ = ["AUTO", "CLASSIFIERS", "CLASSIFIER_NAMES", "check_classifier", "make_classifier", "resolve_classifier", "PRUNE_SPLITS", "ProbeResult", "cross_val_probabilities", "probe_metrics"]
+__all__ = ["AUTO", "CLASSIFIERS", "CLASSIFIER_NAMES", "check_classifier", "make_classifier", "resolve_classifier", "PRUNE_MAX_SHARE", "PRUNE_SPLITS", "ProbeResult", "cross_val_probabilities", "probe_metrics"]
 
 
 def _logistic(seed: int):
@@ -91,12 +91,17 @@ class ProbeResult:
     folds: np.ndarray
     n_splits: int
     classifier: str = "logistic"
-    #: With ``prune_distant``: per fold, how many of its training samples were left out.
-    pruned: tuple[int, ...] = ()
+    #: With ``prune_distant``: per fold, how many of its training samples were left out
+    #: (None: a class had too few patients in the fold's training set to cross-validate it).
+    pruned: tuple[int | None, ...] = ()
 
 
 #: Inner folds that find each outer fold's distant training labels (``prune_distant``).
 PRUNE_SPLITS = 3
+#: At most this share of a class's training samples is pruned (those whose label the inner
+#: fit finds least likely first): weak features put many right labels two grades off, and
+#: a class pruned away entirely would flag every one of its samples.
+PRUNE_MAX_SHARE = 1 / 3
 
 
 def cross_val_probabilities(
@@ -129,11 +134,12 @@ def cross_val_probabilities(
         Columns that are direct measurements (the built-in knee signs): the ordinal
         probe combines them non-linearly; other classifiers use every column alike.
     prune_distant : bool
-        Ordered classes (grades): before a fold's model is fitted, its training samples
-        are cross-validated among themselves (:data:`PRUNE_SPLITS` patient-grouped
-        folds), and those predicted two or more classes from their label are left out.
-        A probe that learns KL 4 from knees filed as KL 1 reads real KL 4 knees as
-        milder; the held-out fold plays no part in choosing what is left out.
+        Integer grades (three or more): before a fold's model is fitted, its training
+        samples are cross-validated among themselves (:data:`PRUNE_SPLITS` patient-
+        grouped folds), and those predicted two or more grades from their label are
+        left out (at most :data:`PRUNE_MAX_SHARE` of a grade). A probe that learns KL 4
+        from knees filed as KL 1 reads real KL 4 knees as milder; the held-out fold plays
+        no part in choosing what is left out. Costs about three times the plain fit.
     """
     classes, y = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
@@ -145,6 +151,7 @@ def cross_val_probabilities(
         raise CurateError(f"class {rare!r} has samples from only {fewest} patient; cross-validation needs at least 2")
     if prune_distant and not np.issubdtype(classes.dtype, np.integer):
         raise CurateError(f"prune_distant needs ordered classes (integer grades), not {classes.dtype} labels")
+    prune = prune_distant and len(classes) >= 3  # of two classes none is two grades from the other
     n_splits = min(n_splits, fewest)
     classifier = resolve_classifier(classifier, classes)
     template = make_classifier(classifier, seed)
@@ -156,14 +163,14 @@ def cross_val_probabilities(
     folds = np.full(len(y), -1, dtype=np.int64)
     pruned = []
     for fold, (train, test) in enumerate(_folds(features, y, groups, n_splits, seed)):
-        if prune_distant:
+        if prune:
             inner = _out_of_fold(template, features[train], y[train], groups[train], len(classes), seed)
-            if inner is not None:
-                distant = np.abs(inner.argmax(axis=1) - y[train]) >= 2
+            if inner is None:
+                pruned.append(None)
+            else:
+                distant = _distant_rows(inner, y[train], classes)
                 train = train[~distant]
                 pruned.append(int(distant.sum()))
-            else:
-                pruned.append(0)
         probs[test] = _fit_predict(template, features[train], y[train], features[test], len(classes))
         folds[test] = fold
     return ProbeResult(
@@ -176,10 +183,13 @@ def _folds(features: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: in
 
 
 def _fit_predict(template, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int) -> np.ndarray:
+    model = clone(template)
+    if "pca" in getattr(model, "named_steps", {}):  # an inner training set can be smaller than the components
+        model.set_params(pca__n_components=min(model.get_params()["pca__n_components"], len(x_train)))
     with warnings.catch_warnings():
         # an unconverged probe is still a usable probe; the metrics say how good it is
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = clone(template).fit(x_train, y_train)
+        model.fit(x_train, y_train)
     # a class absent from this fold's training data gets probability 0
     out = np.zeros((len(x_test), n_classes), dtype=np.float64)
     out[:, model.classes_ if hasattr(model, "classes_") else np.arange(n_classes)] = model.predict_proba(x_test)
@@ -195,6 +205,19 @@ def _out_of_fold(template, x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_c
     for train, test in _folds(x, y, groups, n_splits, seed):
         probs[test] = _fit_predict(template, x[train], y[train], x[test], n_classes)
     return probs
+
+
+def _distant_rows(probs: np.ndarray, y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Rows whose suggested grade is two or more from their label, at most :data:`PRUNE_MAX_SHARE` of each grade."""
+    distant = np.abs(classes[probs.argmax(axis=1)] - classes[y]) >= 2
+    for k in np.unique(y[distant]):
+        rows = np.flatnonzero(distant & (y == k))
+        allowed = int(np.sum(y == k) * PRUNE_MAX_SHARE)
+        if len(rows) > allowed:
+            # prune the labels the inner fit finds least likely; ties broken by row order
+            order = np.argsort(probs[rows, k], kind="stable")
+            distant[rows[order[allowed:]]] = False
+    return distant
 
 
 def probe_metrics(labels: np.ndarray, pred_probs: np.ndarray, classes: np.ndarray) -> dict[str, float]:

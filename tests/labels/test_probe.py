@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from curate.errors import CurateError
-from curate.labels.probe import cross_val_probabilities
+from curate.labels.noise import find_label_noise
+from curate.labels.probe import PRUNE_MAX_SHARE, cross_val_probabilities
 
 
 def _graded(n_patients: int = 60, noise: float = 0.2, seed: int = 0):
@@ -50,6 +52,58 @@ def test_a_held_out_fold_plays_no_part_in_what_its_model_leaves_out():
     # fold 0 is predicted exactly as before; the other folds, which trained on it, are not
     assert np.array_equal(first.pred_probs[held_out], second.pred_probs[held_out])
     assert not np.allclose(first.pred_probs[~held_out], second.pred_probs[~held_out])
+
+
+def test_pruning_finds_more_flips_where_one_grade_is_often_filed_two_grades_off():
+    found, clean_read_right = {False: 0, True: 0}, {False: 0, True: 0}
+    for seed in range(5):
+        x, grades, groups = _graded(n_patients=100, noise=0.45, seed=seed)
+        labels = grades.copy()
+        fours = np.flatnonzero(grades == 4)
+        flipped = np.random.default_rng(seed).choice(fours, 30, replace=False)
+        labels[flipped] = 2  # a probe trained on these learns that KL 4 looks milder
+        for prune in (False, True):
+            suggested = cross_val_probabilities(x, labels, groups, prune_distant=prune).pred_probs.argmax(axis=1)
+            found[prune] += int((suggested[flipped] == 4).sum())
+            clean_read_right[prune] += int((suggested[np.setdiff1d(fours, flipped)] == 4).sum())
+    assert found[True] > found[False] and clean_read_right[True] > clean_read_right[False]
+
+
+def test_pruning_never_takes_more_than_a_third_of_a_grade():
+    # features that say nothing: the inner fits put many right labels two grades off
+    x, grades, groups = _graded(n_patients=40)
+    x = np.random.default_rng(5).normal(0, 1, x.shape)
+    result = cross_val_probabilities(x, grades, groups, n_splits=4, prune_distant=True)
+    per_grade_in_training = 40 * 3 // 4  # each fold trains on 30 patients, one knee of each grade
+    assert 0 < max(result.pruned) <= 5 * int(per_grade_in_training * PRUNE_MAX_SHARE)
+
+
+def test_a_fold_too_small_to_prune_says_so_and_two_classes_are_never_pruned():
+    x, grades, groups = _graded(n_patients=30)
+    rare = np.flatnonzero(grades == 4)[2:]
+    keep = np.setdiff1d(np.arange(len(grades)), rare)  # grade 4 in two patients only
+    result = cross_val_probabilities(x[keep], grades[keep], groups[keep], prune_distant=True)
+    assert result.n_splits == 2 and result.pruned == (None, None)
+    # binary labels on small embeddings with the logistic probe: no grade is two from another
+    rng = np.random.default_rng(0)
+    labels = (rng.random(150) < 0.1).astype(int)
+    catalog = pd.DataFrame({"sample_id": [f"s{i}" for i in range(150)], "label": labels,
+                            "patient_id": [f"p{i}" for i in range(150)], "path": [f"s{i}.png" for i in range(150)]})
+    embeddings = pd.DataFrame(rng.normal(0, 1, (150, 128)), index=pd.Index(catalog["sample_id"], name="sample_id"))
+    binary = find_label_noise(catalog, embeddings, outlier_distance=None)
+    assert binary.metrics["classifier"] == "logistic" and binary.metrics["pruned_per_fold"] == []
+
+
+def test_inner_fits_of_a_small_set_fit_the_logistic_probe_on_fewer_components():
+    # 163 knees with grade 4 in only three patients: three outer folds, two inner ones of
+    # ~54 knees each, fewer than the 64 principal components the whole set allows
+    rng = np.random.default_rng(0)
+    grades = np.r_[np.tile(np.arange(4), 40), [4, 4, 4]]
+    groups = np.r_[np.repeat(np.arange(40), 4), [100, 101, 102]].astype(str)
+    x = rng.normal(0, 1, (len(grades), 128)) + grades[:, None] * 0.3
+    result = cross_val_probabilities(x, grades, groups, classifier="logistic", prune_distant=True)
+    assert result.n_splits == 3 and len(result.pruned) == 3 and None not in result.pruned
+    assert np.allclose(result.pred_probs.sum(axis=1), 1.0)
 
 
 def test_pruning_needs_ordered_classes():
