@@ -72,7 +72,12 @@ def resolve_classifier(name: str, labels: np.ndarray) -> str:
     if name != AUTO:
         return name
     classes = np.unique(labels)
-    return "ordinal" if np.issubdtype(classes.dtype, np.integer) and len(classes) >= 3 else "logistic"
+    return "ordinal" if _are_grades(classes) else "logistic"
+
+
+def _are_grades(classes: np.ndarray) -> bool:
+    """Integer classes, three or more: an ordered scale on which a label can be two grades off."""
+    return np.issubdtype(classes.dtype, np.integer) and len(classes) >= 3
 
 
 def make_classifier(name: str, seed: int = 0):
@@ -156,7 +161,7 @@ def cross_val_probabilities(
         raise CurateError(f"class {rare!r} has samples from only {fewest} patient; cross-validation needs at least 2")
     if prune_distant and not np.issubdtype(classes.dtype, np.integer):
         raise CurateError(f"prune_distant needs ordered classes (integer grades), not {classes.dtype} labels")
-    prune = prune_distant and len(classes) >= 3  # of two classes none is two grades from the other
+    prune = prune_distant and _are_grades(classes)  # of two classes none is two grades from the other
     n_splits = min(n_splits, fewest)
     classifier = resolve_classifier(classifier, classes)
     template = make_classifier(classifier, seed)
