@@ -92,6 +92,10 @@ def measure_catalog(
         hit = where >= 0
         parts.append(found.iloc[where[hit]].set_axis(np.flatnonzero(hit)))
         todo = np.flatnonzero(~hit)
+    if len(todo):
+        from curate._png import compile_unfilter
+
+        compile_unfilter()  # here, before the workers fork: they inherit it rather than each load it
     advance = progress("measuring", len(todo))
     items = [(path_list[k], crops[k]) for k in todo]
     rows: list[dict] = []
