@@ -21,6 +21,7 @@ import xxhash
 
 from curate._opencv import one_opencv_thread, opencv
 from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, decode_image
+from curate.quality.pixel_pass import PixelPass, pixel_pass
 from curate.quality.similarity import fingerprint_pixels, fingerprints, per_shape
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "measure_file",
     "measure_files",
     "work_image",
+    "compile_kernels",
 ]
 
 #: Bump when a measure changes: cached measures of another version are not reused.
@@ -39,7 +41,8 @@ __all__ = [
 #: 4: large images and hash pixels are shrunk by OpenCV's area resize, not Pillow's box filter.
 #: 5: fingerprints (and inversion scores) from exact means of whole boxes, band frequencies only.
 #: 6: the pixel hash is XXH3-128, not truncated SHA-256.
-SCAN_VERSION = 6
+#: 7: sharpness from exact integer Laplacian sums (it was summed in float32).
+SCAN_VERSION = 7
 
 _BINS = 1024  # 10-bit histogram: percentiles at 0.1% of full range, enough for 16-bit data
 _WORK_SIZE = 256  # sharpness, borders and hashes are measured at one size, so resolution does not matter
@@ -199,51 +202,23 @@ def _histogram_stats(counts: np.ndarray) -> list[dict[str, float]]:
     return [dict(zip(_HISTOGRAM_COLUMNS, values)) for values in table.tolist()]
 
 
-def _laplacian_spread(work: np.ndarray) -> float:
-    """Standard deviation of the 4-neighbour Laplacian over the interior pixels.
-
-    Computed on the flattened image, where every neighbour is a contiguous slice
-    (several times faster than 2-D slices); the two edge columns, where those
-    slices wrap around a row, are zeroed and left out of the count. The squares are
-    summed in float32 by BLAS: a float64 dot product of this length is threaded by
-    OpenBLAS, which costs milliseconds when the other cores are busy.
-    """
-    h, w = work.shape
-    x = work.astype(np.int16).ravel()
-    lap = x[w:-w] * 4
-    lap -= x[: -2 * w]
-    lap -= x[2 * w :]
-    lap -= x[w - 1 : -w - 1]
-    lap -= x[w + 1 : x.size - w + 1]
-    lap = lap.reshape(h - 2, w)
-    lap[:, 0] = 0
-    lap[:, -1] = 0
-    values = lap.ravel().astype(np.float32)
-    n = (h - 2) * (w - 2)
-    mean = int(lap.sum(dtype=np.int32)) / n  # exact: |sum| <= 1020 * 256**2 < 2**31; int32 adds twice as fast as int64
-    return float(np.sqrt(max(float(values @ values) / n - mean * mean, 0.0)))
-
-
-def _sharpness(work: np.ndarray, work_hist: np.ndarray | None = None) -> float:
-    """Laplacian energy relative to contrast, at a fixed scale: low means blurred.
-
-    ``work_hist`` (the 256-level counts of ``work``) gives the contrast without
-    another pass over the pixels.
-    """
-    h, w = work.shape
-    if h < 3 or w < 3:  # no interior pixel
+def _sharpness(scan: PixelPass) -> float:
+    """Standard deviation of the interior Laplacian relative to contrast, at a fixed scale: low means blurred."""
+    if scan.interior == 0:
         return float("nan")
-    if work_hist is None:
-        work_hist = _gray_histogram(work)
-    n = work_hist.sum()
-    mean = float(work_hist @ _LEVELS) / n
-    spread = float(np.sqrt(max(float(work_hist @ (_LEVELS * _LEVELS)) / n - mean * mean, 0.0)))
-    return _laplacian_spread(work) / (spread + 0.25)  # 0.25 of a grey level keeps blank images finite
+    n = scan.interior
+    mean = scan.laplacian_sum / n
+    laplacian = np.sqrt(max(scan.laplacian_squares / n - mean * mean, 0.0))
+    counts = scan.counts
+    pixels = counts.sum()
+    level_mean = float(counts @ _LEVELS) / pixels
+    spread = float(np.sqrt(max(float(counts @ (_LEVELS * _LEVELS)) / pixels - level_mean * level_mean, 0.0)))
+    return float(laplacian / (spread + 0.25))  # 0.25 of a grey level keeps blank images finite
 
 
-def _border_fraction(work: np.ndarray) -> float:
+def _border_fraction(work: np.ndarray, edge_spreads: np.ndarray) -> float:
     """Share of the image taken by flat rows/columns at its edges (padding, collimation)."""
-    if not _has_flat_edge(work):
+    if not (edge_spreads <= _EDGE_LEVELS).any():
         return 0.0  # most images; skips the full pass below
     row_flat = work.max(axis=1) - work.min(axis=1) <= _EDGE_LEVELS
     col_flat = work.max(axis=0) - work.min(axis=0) <= _EDGE_LEVELS
@@ -253,15 +228,6 @@ def _border_fraction(work: np.ndarray) -> float:
     left, right = int(np.argmin(col_flat)), int(np.argmin(col_flat[::-1]))
     inner = (len(row_flat) - top - bottom) * (len(col_flat) - left - right)
     return float(1.0 - inner / work.size)
-
-
-def _has_flat_edge(work: np.ndarray) -> bool:
-    """Whether the first or last row or column is flat: the four edges in three array calls, not eight."""
-    h, w = work.shape
-    edges = np.concatenate((work[0], work[-1], work[:, 0], work[:, -1]))
-    starts = (0, w, 2 * w, 2 * w + h)
-    spread = np.maximum.reduceat(edges, starts) - np.minimum.reduceat(edges, starts)
-    return bool((spread <= _EDGE_LEVELS).any())
 
 
 def _inversion_scores(smalls: np.ndarray) -> np.ndarray:
@@ -303,9 +269,9 @@ def _measure_image(image: DecodedImage) -> tuple[dict[str, object], np.ndarray, 
     height, width = image.shape
     pixels8 = image.as_uint8()
     work = work_image(image)
-    shrunk = work is not pixels8
-    hist = _histogram(image)
-    work_hist = hist if not shrunk and hist.size == 256 else _gray_histogram(work)
+    scan = pixel_pass(work)
+    # an 8-bit file measured at full size has its histogram counted already
+    hist = scan.counts if work is pixels8 and image.facts.bits_stored <= 8 else _histogram(image)
     row = {
         "width": width,
         "height": height,
@@ -313,8 +279,8 @@ def _measure_image(image: DecodedImage) -> tuple[dict[str, object], np.ndarray, 
         "bits_stored": image.facts.bits_stored,
         "photometric_decoded": image.facts.photometric,
         "color": image.facts.color,
-        "sharpness": _sharpness(work, work_hist),
-        "border_fraction": _border_fraction(work),
+        "sharpness": _sharpness(scan),
+        "border_fraction": _border_fraction(work, scan.edge_spreads),
         "pixel_hash": _pixel_hash(pixels8),
     }
     return row, hist, _hash_pixels(work), fingerprint_pixels(work)
@@ -336,6 +302,19 @@ def _finish(parts: Sequence[tuple[dict[str, object], np.ndarray, np.ndarray, np.
         row["phash_probes"] = probes.astype("<u8").tobytes()
         row["detail_fingerprint"] = fingerprint
     return list(rows)
+
+
+def compile_kernels() -> None:
+    """Compile the PNG unfilter and the pixel pass now, or load them from numba's cache (about 0.3 s).
+
+    A scan calls this before its worker processes fork, so they inherit the
+    compiled code instead of each loading it again in its first chunk.
+    """
+    from curate._png import compile_unfilter
+    from curate.quality.pixel_pass import compile_pixel_pass
+
+    compile_unfilter()
+    compile_pixel_pass()
 
 
 def measure_pixels(image: DecodedImage) -> dict[str, object]:

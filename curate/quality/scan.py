@@ -19,7 +19,7 @@ from curate.parallel import Executor, chunked, map_chunks
 from curate.quality.cache import MeasureCache, content_key, default_cache_dir
 from curate.quality.checks import dicom_flags, duplicate_flags, leakage_flags
 from curate.quality.duplicates import find_duplicates
-from curate.quality.measures import MEASURE_COLUMNS, SCAN_VERSION, measure_files
+from curate.quality.measures import MEASURE_COLUMNS, SCAN_VERSION, compile_kernels, measure_files
 from curate.quality.rules import FlagSet, Thresholds, image_flags
 
 __all__ = ["scan", "Progress", "INFORMATIONAL_FLAGS"]
@@ -93,9 +93,7 @@ def measure_catalog(
         parts.append(found.iloc[where[hit]].set_axis(np.flatnonzero(hit)))
         todo = np.flatnonzero(~hit)
     if len(todo):
-        from curate._png import compile_unfilter
-
-        compile_unfilter()  # here, before the workers fork: they inherit it rather than each load it
+        compile_kernels()  # before the workers fork: they inherit the compiled code
     advance = progress("measuring", len(todo))
     items = [(path_list[k], crops[k]) for k in todo]
     rows: list[dict] = []

@@ -96,13 +96,27 @@ def test_padding_on_any_side_is_measured_as_border(tmp_path):
         assert fraction == pytest.approx(32 / 160, abs=0.01), side
 
 
-def test_laplacian_spread_is_the_standard_deviation_of_the_interior_laplacian():
-    from curate.quality.measures import _laplacian_spread
+@pytest.mark.parametrize("shape", [(96, 80), (3, 3), (2, 5), (5, 1), (1, 1)])
+def test_one_pixel_pass_gives_the_histogram_the_laplacian_and_the_edges_numpy_gives(shape):
+    from curate.quality.pixel_pass import pixel_pass
 
+    img = _radiograph(size=96)[: shape[0], : shape[1]].copy()
+    img[0, 0] = 255  # a bright corner widens the top row's and the left column's spread
+    found = pixel_pass(img)
+    np.testing.assert_array_equal(found.counts, np.bincount(img.ravel(), minlength=256))
+    x = img.astype(np.int64)
+    lap = 4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
+    assert (found.laplacian_sum, found.laplacian_squares, found.interior) == (lap.sum(), (lap * lap).sum(), lap.size)
+    edges = [x[0], x[-1], x[:, 0], x[:, -1]]
+    assert found.edge_spreads.tolist() == [int(e.max() - e.min()) for e in edges]
+
+
+def test_sharpness_is_the_laplacians_spread_over_the_grey_levels_spread(tmp_path):
     img = _radiograph(size=96)
     x = img.astype(float)
     lap = 4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
-    assert _laplacian_spread(img) == pytest.approx(lap.std(), rel=1e-5)
+    row = measure_file(write_png(tmp_path / "a.png", img))
+    assert row["sharpness"] == pytest.approx(lap.std() / (x.std() + 0.25), rel=1e-9)
 
 
 def test_inversion_scores_of_a_stack_equal_one_at_a_time():
