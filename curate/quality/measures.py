@@ -13,6 +13,7 @@ row depends on its own file only.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Sequence
 
@@ -163,7 +164,6 @@ def perceptual_hash(work: np.ndarray) -> np.uint64:
 
 
 _QUANTILES = np.array([0.01, 0.05, 0.50, 0.95, 0.99])
-_LEVELS = np.arange(256, dtype=np.float64)
 _CENTERS = {bins: np.arange(bins) / (bins - 1) for bins in (256, _BINS)}
 
 
@@ -207,12 +207,9 @@ def _sharpness(scan: PixelPass) -> float:
     if scan.interior == 0:
         return float("nan")
     n = scan.interior
-    mean = scan.laplacian_sum / n
-    laplacian = np.sqrt(max(scan.laplacian_squares / n - mean * mean, 0.0))
-    counts = scan.counts
-    pixels = counts.sum()
-    level_mean = float(counts @ _LEVELS) / pixels
-    spread = float(np.sqrt(max(float(counts @ (_LEVELS * _LEVELS)) / pixels - level_mean * level_mean, 0.0)))
+    laplacian = math.sqrt(max(scan.laplacian_squares / n - (scan.laplacian_sum / n) ** 2, 0.0))
+    pixels = scan.counts.sum()
+    spread = math.sqrt(max(scan.level_squares / pixels - (scan.level_sum / pixels) ** 2, 0.0))
     return float(laplacian / (spread + 0.25))  # 0.25 of a grey level keeps blank images finite
 
 

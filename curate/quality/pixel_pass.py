@@ -21,6 +21,9 @@ class PixelPass(NamedTuple):
 
     counts: np.ndarray
     """Pixels at each of the 256 grey levels (float64)."""
+    level_sum: int
+    level_squares: int
+    """Sum and sum of squares of the grey levels of all pixels."""
     laplacian_sum: int
     laplacian_squares: int
     """Sum and sum of squares of the 4-neighbour Laplacian over the interior pixels."""
@@ -36,8 +39,17 @@ def pixel_pass(pixels8: np.ndarray) -> PixelPass:
     counts = np.zeros(256, dtype=np.int64)
     spreads = np.zeros(4, dtype=np.int64)
     total, squares = _pass(pixels8, counts, spreads)
+    levels = np.arange(256, dtype=np.int64)
     height, width = pixels8.shape
-    return PixelPass(counts.astype(np.float64), int(total), int(squares), max(height - 2, 0) * max(width - 2, 0), spreads)
+    return PixelPass(
+        counts.astype(np.float64),
+        int(counts @ levels),
+        int(counts @ (levels * levels)),
+        int(total),
+        int(squares),
+        max(height - 2, 0) * max(width - 2, 0),
+        spreads,
+    )
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
