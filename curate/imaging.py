@@ -327,7 +327,7 @@ def _read_gray_png(data: bytes) -> DecodedImage | None:
         return None  # Pillow's limit on pixels stays the one limit
     from curate import _png  # imported on first use: numba takes a quarter of a second to import
 
-    arr = _png.decode_gray_png(data, width, height, bit_depth)
+    arr = _png.decode_gray_png(data)
     if arr is None:
         if not _plain_header_chunks(data):
             return None

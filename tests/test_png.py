@@ -40,20 +40,39 @@ def _chunk(kind: bytes, body: bytes, *, crc_delta: int = 0) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) ^ crc_delta)
 
 
-def _make_png(pixels: np.ndarray, filters: list[int], *, parts: int = 1, stream: bytes | None = None, interlace: int = 0) -> bytes:
-    """A grayscale PNG of ``pixels`` with chosen row filters, its compressed data split over ``parts`` IDAT chunks."""
+def _make_png(
+    pixels: np.ndarray,
+    filters: list[int],
+    *,
+    parts: int = 1,
+    stream: bytes | None = None,
+    interlace: int = 0,
+    header: bytes | None = None,
+    before_idat: bytes = b"",
+) -> bytes:
+    """A grayscale PNG of ``pixels`` with chosen row filters, its compressed data split over ``parts`` IDAT chunks.
+
+    ``header`` replaces the IHDR body; ``before_idat`` is inserted (whole chunks) before the first IDAT.
+    """
     height, width = pixels.shape
     depth = 16 if pixels.dtype == np.uint16 else 8
-    header = struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, interlace)
+    header = struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, interlace) if header is None else header
     stream = zlib.compress(_filtered(pixels, filters)) if stream is None else stream
     cuts = np.linspace(0, len(stream), parts + 1).astype(int)
     idat = b"".join(_chunk(b"IDAT", stream[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:]))
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + idat + _chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + before_idat + idat + _chunk(b"IEND", b"")
+
+
+def _with_window(stream: bytes, cinfo: int) -> bytes:
+    """``stream`` with its zlib header claiming a window of 2**(cinfo + 8) bytes (FCHECK made valid again)."""
+    cmf = (cinfo << 4) | 8
+    flg = stream[1] & 0xE0
+    flg |= (31 - (cmf * 256 + flg) % 31) % 31
+    return bytes([cmf, flg]) + stream[2:]
 
 
 def _decode(data: bytes) -> np.ndarray | None:
-    width, height = struct.unpack(">II", data[16:24])
-    return _png.decode_gray_png(data, width, height, data[24])
+    return _png.decode_gray_png(data)
 
 
 def _pillow(data: bytes) -> np.ndarray:
@@ -94,6 +113,16 @@ def test_pillows_own_files_decode_as_pillow_reads_them():
         np.testing.assert_array_equal(_decode(buffer.getvalue()), pixels)
 
 
+def _short_header_png() -> bytes:
+    """A 12-byte IHDR whose CRC happens to start with a zero byte, so the 13th byte reads as valid."""
+    for width in range(1, 5000):
+        body = struct.pack(">IIBBBB", width, 4, 8, 0, 0, 0)
+        if zlib.crc32(b"IHDR" + body) >> 24 == 0:
+            pixels = np.zeros((4, width), dtype=np.uint8)
+            return _make_png(pixels, [0] * 4, header=body)
+    raise AssertionError("no such width")
+
+
 def _broken_variants() -> dict[str, bytes]:
     pixels = np.random.default_rng(6).integers(0, 256, (16, 24), dtype=np.uint8)
     filters = [4] * 16
@@ -109,7 +138,19 @@ def _broken_variants() -> dict[str, bytes]:
     text = _chunk(b"tEXt", b"k\x00v")
     idat_chunks = good[first_idat : good.index(b"IEND") - 4]
     first_len = struct.unpack(">I", idat_chunks[:4])[0] + 12
+    def header(width: int, height: int) -> bytes:
+        return struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+
     return {
+        "zero width": _make_png(pixels, filters, header=header(0, 16), stream=zlib.compress(b"\x01" * 16)),
+        "zero height": _make_png(pixels, filters, header=header(24, 0), stream=zlib.compress(b"")),
+        "IHDR one byte short": _short_header_png(),
+        "a second IHDR": _make_png(pixels, filters, before_idat=_chunk(b"IHDR", header(6, 2))),
+        "a chunk type that is not letters": _make_png(pixels, filters, before_idat=_chunk(b"\0\0\0\0", b"x")),
+        "zlib window zlib refuses": _make_png(pixels, filters, stream=_with_window(stream, 8)),
+        "far more data than the header holds": _make_png(
+            pixels[:1, :1], [0], stream=zlib.compress(bytes(20_000_000))  # 20 MB from a 20 KB file
+        ),
         "flipped bit, CRC matching": _make_png(pixels, filters, stream=bytes(flipped)),
         "bad IDAT CRC": bytes(bad_crc),
         "unknown filter type": _make_png(pixels, filters, stream=zlib.compress(wrong_filter)),
@@ -126,6 +167,23 @@ def test_a_file_the_fast_decoder_does_not_vouch_for_is_declined(name):
     assert _decode(_broken_variants()[name]) is None
 
 
+def test_a_file_claiming_too_little_is_declined_after_inflating_only_what_it_claims():
+    import tracemalloc
+
+    data = _broken_variants()["far more data than the header holds"]
+    tracemalloc.start()
+    assert _decode(data) is None
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000  # the 20 MB it holds were never inflated
+
+
+def test_a_window_zlib_accepts_is_decoded():
+    pixels = np.random.default_rng(7).integers(0, 256, (16, 24), dtype=np.uint8)
+    stream = zlib.compress(_filtered(pixels, [1] * 16))
+    np.testing.assert_array_equal(_decode(_make_png(pixels, [1] * 16, stream=_with_window(stream, 7))), pixels)
+
+
 @pytest.mark.parametrize("name", list(_broken_variants()))
 def test_declined_files_are_decoded_or_reported_exactly_as_without_the_fast_decoder(name, monkeypatch):
     data = _broken_variants()[name]
@@ -138,7 +196,7 @@ def test_declined_files_are_decoded_or_reported_exactly_as_without_the_fast_deco
         return image.as_uint8().tobytes()
 
     with_fast = outcome()
-    monkeypatch.setattr(_png, "decode_gray_png", lambda *args: None)
+    monkeypatch.setattr(_png, "decode_gray_png", lambda data: None)
     assert with_fast == outcome()
 
 

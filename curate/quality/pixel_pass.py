@@ -36,6 +36,8 @@ class PixelPass(NamedTuple):
 def pixel_pass(pixels8: np.ndarray) -> PixelPass:
     """Grey-level counts, Laplacian sums and edge spreads of a 2-D uint8 image, in one pass."""
     pixels8 = np.ascontiguousarray(pixels8, dtype=np.uint8)
+    if pixels8.ndim != 2 or 0 in pixels8.shape:  # the compiled loop does not check bounds: this guards it
+        raise ValueError(f"pixel_pass needs a non-empty 2-D image, got shape {pixels8.shape}")
     counts = np.zeros(256, dtype=np.int64)
     spreads = np.zeros(4, dtype=np.int64)
     total, squares = _pass(pixels8, counts, spreads)

@@ -111,6 +111,14 @@ def test_one_pixel_pass_gives_the_histogram_the_laplacian_and_the_edges_numpy_gi
     assert found.edge_spreads.tolist() == [int(e.max() - e.min()) for e in edges]
 
 
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (4,)])
+def test_the_pixel_pass_refuses_an_empty_or_flat_array(shape):
+    from curate.quality.pixel_pass import pixel_pass
+
+    with pytest.raises(ValueError, match="non-empty 2-D"):
+        pixel_pass(np.zeros(shape, dtype=np.uint8))
+
+
 def test_sharpness_is_the_laplacians_spread_over_the_grey_levels_spread(tmp_path):
     img = _radiograph(size=96)
     x = img.astype(float)
