@@ -233,13 +233,17 @@ def find_duplicates(
     sizes = np.bincount(component)
     in_group = sizes[component] > 1
 
-    distance = {}
-    sim = {}
-    for a, b, d, s in zip(confirmed["i"], confirmed["j"], confirmed["distance"], confirmed["similarity"]):
-        for x, y in ((a, b), (b, a)):
-            if s > sim.get(x, (-1, None))[0]:
-                sim[x] = (float(s), y)
-                distance[x] = int(d)
+    # each member's closest confirmed partner: its similarity and hash distance (the first pair on ties)
+    sim = np.full(n, np.nan)
+    distance = np.full(n, -1, dtype=np.int64)
+    if len(confirmed):
+        member = np.column_stack([confirmed["i"], confirmed["j"]]).ravel()  # a pair's (a, b) and (b, a) in turn
+        score = np.repeat(confirmed["similarity"].to_numpy(dtype=np.float64), 2)
+        pair_distance = np.repeat(confirmed["distance"].to_numpy(dtype=np.int64), 2)
+        first_best = np.lexsort((np.arange(member.size), -score, member))
+        first_best = first_best[np.r_[True, member[first_best][1:] != member[first_best][:-1]]]
+        sim[member[first_best]] = score[first_best]
+        distance[member[first_best]] = pair_distance[first_best]
 
     rank = (quality_rank.loc[readable.index].to_numpy() if quality_rank is not None else np.zeros(n))
     order = pd.DataFrame(
@@ -253,7 +257,8 @@ def find_duplicates(
         }
     )[in_group]
     best = order.sort_values(["component", "flags", "bits", "pixels", "sharpness", "sample_id"]).groupby("component").head(1)
-    keeper = dict(zip(best["component"], best.index))
+    keeper = np.full(sizes.size, -1, dtype=np.int64)
+    keeper[best["component"].to_numpy()] = best.index.to_numpy()
     group_id = pos.loc[in_group].groupby(component[in_group])["sample_id"].min()
 
     labels = pos["label"] if "label" in pos.columns else pd.Series(pd.NA, index=pos.index)
@@ -261,21 +266,24 @@ def find_duplicates(
     n_labels = _distinct_per_component(labels, component)
     n_splits = _distinct_per_component(splits, component)
 
-    for k in np.flatnonzero(in_group):
-        c = component[k]
-        kept = keeper[c]
-        idx = readable.index[k]
-        out.at[idx, "dup_group"] = group_id[c]
-        out.at[idx, "dup_keep"] = bool(k == kept)
-        out.at[idx, "dup_of"] = pos.at[kept, "sample_id"]
-        out.at[idx, "dup_group_size"] = int(sizes[c])
-        out.at[idx, "dup_kind"] = "exact" if ph[k] == ph[kept] else "near"
-        if ph[k] == ph[kept]:
-            out.at[idx, "dup_similarity"] = 1.0
-            out.at[idx, "dup_hash_distance"] = 0
-        elif k in sim:
-            out.at[idx, "dup_similarity"] = sim[k][0]
-            out.at[idx, "dup_hash_distance"] = distance[k]
-        out.at[idx, "dup_label_conflict"] = bool(n_labels[c] > 1)
-        out.at[idx, "dup_cross_split"] = bool(n_splits[c] > 1)
+    members = np.flatnonzero(in_group)
+    group = component[members]
+    kept = keeper[group]
+    exact = ph[members] == ph[kept]
+    hash_distance = pd.array(np.where(exact, 0, distance[members]), dtype="Int64")
+    hash_distance[~exact & (distance[members] < 0)] = pd.NA  # a copy of a confirmed member, no pair of its own
+    values = {
+        "dup_group": group_id.reindex(group).to_numpy(),
+        "dup_keep": members == kept,
+        "dup_of": pos["sample_id"].to_numpy()[kept],
+        "dup_group_size": sizes[group],
+        "dup_kind": np.where(exact, "exact", "near"),
+        "dup_similarity": np.where(exact, 1.0, sim[members]),
+        "dup_hash_distance": hash_distance,
+        "dup_label_conflict": n_labels[group] > 1,
+        "dup_cross_split": n_splits[group] > 1,
+    }
+    rows_out = np.flatnonzero(take_part.to_numpy())[members]  # positions in ``out``
+    for column, column_values in values.items():
+        out.iloc[rows_out, out.columns.get_loc(column)] = column_values
     return out
