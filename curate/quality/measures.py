@@ -302,7 +302,7 @@ def _finish(parts: Sequence[tuple[dict[str, object], np.ndarray, np.ndarray, np.
 
 
 def compile_kernels() -> None:
-    """Compile the PNG unfilter and the pixel pass now, or load them from numba's cache (about 0.3 s).
+    """Compile the PNG unfilter and the pixel pass now, or load them from numba's cache (about 0.2 s).
 
     A scan calls this before its worker processes fork, so they inherit the
     compiled code instead of each loading it again in its first chunk.
