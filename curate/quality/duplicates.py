@@ -234,12 +234,13 @@ def find_duplicates(
     in_group = sizes[component] > 1
 
     # each member's closest confirmed partner: its similarity and hash distance (the first pair on ties)
-    sim = np.full(n, np.nan)
+    sim = np.full(n, np.nan, dtype=np.float32)
     distance = np.full(n, -1, dtype=np.int64)
-    if len(confirmed):
-        member = np.column_stack([confirmed["i"], confirmed["j"]]).ravel()  # a pair's (a, b) and (b, a) in turn
-        score = np.repeat(confirmed["similarity"].to_numpy(dtype=np.float64), 2)
-        pair_distance = np.repeat(confirmed["distance"].to_numpy(dtype=np.int64), 2)
+    scored = confirmed[confirmed["similarity"].notna()]  # a pair without a score names no partner
+    if len(scored):
+        member = np.column_stack([scored["i"], scored["j"]]).ravel()  # a pair's (a, b) and (b, a) in turn
+        score = np.repeat(scored["similarity"].to_numpy(dtype=np.float32), 2)
+        pair_distance = np.repeat(scored["distance"].to_numpy(dtype=np.int64), 2)
         first_best = np.lexsort((np.arange(member.size), -score, member))
         first_best = first_best[np.r_[True, member[first_best][1:] != member[first_best][:-1]]]
         sim[member[first_best]] = score[first_best]
@@ -278,7 +279,7 @@ def find_duplicates(
         "dup_of": pos["sample_id"].to_numpy()[kept],
         "dup_group_size": sizes[group],
         "dup_kind": np.where(exact, "exact", "near"),
-        "dup_similarity": np.where(exact, 1.0, sim[members]),
+        "dup_similarity": np.where(exact, np.float32(1.0), sim[members]),
         "dup_hash_distance": hash_distance,
         "dup_label_conflict": n_labels[group] > 1,
         "dup_cross_split": n_splits[group] > 1,
