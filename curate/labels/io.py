@@ -41,11 +41,16 @@ def labels_to_file(
     n_splits: int = 5,
     classifier: str = "auto",
     seed: int = 0,
+    prune_distant: bool = True,
     workers: int | None = None,
     cache_dir=None,
     progress=None,
 ) -> dict:
-    """Find label issues for a catalog and write the labels table; return the summary."""
+    """Find label issues for a catalog and write the labels table; return the summary.
+
+    ``prune_distant`` leaves training labels two or more grades off out of each
+    fold's fit (see :func:`curate.labels.probe.cross_val_probabilities`).
+    """
     if embeddings is not None and pred_probs is not None:
         raise CurateError("give either --embeddings or --pred-probs, not both")
     check_classifier(classifier)  # before the features, which can take minutes
@@ -69,13 +74,21 @@ def labels_to_file(
             catalog, executor=Executor(workers=workers), cache_dir=cache_dir, content_hashes=hashes, progress=progress
         )
     result = find_label_noise(
-        catalog, features, quality=quality, pred_probs=probs, n_splits=n_splits, classifier=classifier, seed=seed
+        catalog,
+        features,
+        quality=quality,
+        pred_probs=probs,
+        n_splits=n_splits,
+        classifier=classifier,
+        seed=seed,
+        prune_distant=prune_distant,
     )
     seconds = time.perf_counter() - start
     record = {
         "n_splits": n_splits,
         "classifier": result.metrics["classifier"],
         "seed": seed,
+        "prune_distant": prune_distant,
         "features": _source(embeddings, pred_probs),
         "probe_version": PROBE_VERSION,
     }

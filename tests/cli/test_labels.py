@@ -11,7 +11,8 @@ from curate.cli import main
 from tests.conftest import write_png
 
 
-def test_labels_command_writes_a_table_and_prints_probe_metrics(tmp_path):
+def _graded_catalog(tmp_path) -> str:
+    """60 knees of 30 patients, grades 0-2, whose joint space narrows with the grade."""
     rng = np.random.default_rng(0)
     rows = []
     for p in range(30):
@@ -24,13 +25,35 @@ def test_labels_command_writes_a_table_and_prints_probe_metrics(tmp_path):
             write_png(tmp_path / "data" / rel, pixels)
             rows.append({"sample_id": make_sample_id("t", rel), "path": rel, "label": grade, "patient_id": str(p), "source": "t"})
     write_catalog(pd.DataFrame(rows), tmp_path / "cat.parquet", tmp_path / "data")
+    return str(tmp_path / "cat.parquet")
+
+
+def test_labels_command_writes_a_table_and_prints_probe_metrics(tmp_path):
+    catalog = _graded_catalog(tmp_path)
     out = tmp_path / "labels.parquet"
-    result = CliRunner().invoke(main, ["labels", str(tmp_path / "cat.parquet"), "-o", str(out), "--workers", "1", "--json"])
+    result = CliRunner().invoke(main, ["labels", catalog, "-o", str(out), "--workers", "1", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["fitted"] == 60 and summary["accuracy"] > 0.9 and summary["features"] == "built-in image features"
     table = pd.read_parquet(out)
     assert len(table) == 60 and {"suggested_label", "label_quality", "grade_distance", "is_label_issue"} <= set(table.columns)
+
+
+def test_pruning_distant_training_labels_can_be_switched_off(tmp_path):
+    import pyarrow.parquet as pq
+
+    catalog = _graded_catalog(tmp_path)
+    runs = {}
+    for switch in ("--prune-distant", "--no-prune-distant"):
+        out = tmp_path / f"{switch}.parquet"
+        result = CliRunner().invoke(main, ["labels", catalog, "-o", str(out), "--workers", "1", "--folds", "3", "--json", switch])
+        assert result.exit_code == 0, result.output
+        recorded = json.loads(pq.read_schema(out).metadata[b"curate.labels"])
+        runs[switch] = json.loads(result.output)
+        assert recorded["prune_distant"] is (switch == "--prune-distant")  # the table says how it was made
+    pruning, plain = runs["--prune-distant"], runs["--no-prune-distant"]
+    assert pruning["prune_distant"] is True and len(pruning["pruned_per_fold"]) == 3  # each fold says what it left out
+    assert plain["prune_distant"] is False and plain["pruned_per_fold"] == []
 
 
 def test_labels_with_missing_embeddings_names_the_samples(tmp_path):
