@@ -15,6 +15,9 @@ import numpy as np
 
 __all__ = ["PixelPass", "pixel_pass", "compile_pixel_pass"]
 
+_LEVELS = np.arange(256, dtype=np.int64)
+_LEVELS_SQUARED = _LEVELS * _LEVELS
+
 
 class PixelPass(NamedTuple):
     """What one pass over an 8-bit image finds."""
@@ -41,12 +44,11 @@ def pixel_pass(pixels8: np.ndarray) -> PixelPass:
     counts = np.zeros(256, dtype=np.int64)
     spreads = np.zeros(4, dtype=np.int64)
     total, squares = _pass(pixels8, counts, spreads)
-    levels = np.arange(256, dtype=np.int64)
     height, width = pixels8.shape
     return PixelPass(
         counts.astype(np.float64),
-        int(counts @ levels),
-        int(counts @ (levels * levels)),
+        int(counts @ _LEVELS),
+        int(counts @ _LEVELS_SQUARED),
         int(total),
         int(squares),
         max(height - 2, 0) * max(width - 2, 0),
