@@ -36,6 +36,7 @@ __all__ = [
     "IMAGE_FORMATS",
     "Preprocessing",
     "shown_as_is",
+    "why_converted",
     "render",
     "encode",
 ]
@@ -155,26 +156,37 @@ def _parse_pair(text: str) -> tuple[float, float]:
     return low, high
 
 
-def shown_as_is(path: str | os.PathLike, crop: object = None) -> bool:
-    """True when a plain Pillow ``convert("RGB")`` shows the file as curate decodes it.
+def why_converted(path: str | os.PathLike, crop: object = None) -> str | None:
+    """Why a plain Pillow ``convert("RGB")`` would not show the file as curate decodes it.
 
-    That is a single-frame 8-bit grayscale or RGB PNG, JPEG, BMP, WebP or TIFF and
-    no crop. Only the header is read. DICOM, 16-bit, palette, 1-bit, float and
-    multi-frame files, crops and anything Pillow cannot open are False.
+    None for a single-frame 8-bit grayscale or RGB PNG, JPEG, BMP, WebP or TIFF
+    without a crop: such a file may be linked as it is. Otherwise a short reason
+    (``"crop"``, ``"DICOM"``, ``"mode I;16"``, ``"3 frames"``, ...). Only the
+    header is read.
     """
     if _has_crop(crop):
-        return False
+        return "crop"
     from PIL import Image, UnidentifiedImageError
 
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+        if head[128:132] == b"DICM":
+            return "DICOM"
         with Image.open(path) as img:
-            return (
-                img.format in _PLAIN_FORMATS
-                and img.mode in _PLAIN_MODES
-                and getattr(img, "n_frames", 1) == 1
-            )
+            if img.format not in _PLAIN_FORMATS:
+                return f"format {img.format}"
+            if img.mode not in _PLAIN_MODES:
+                return f"mode {img.mode}"
+            frames = getattr(img, "n_frames", 1)
+            return f"{frames} frames" if frames != 1 else None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return False
+        return "not a file Pillow opens (DICOM or damaged)"
+
+
+def shown_as_is(path: str | os.PathLike, crop: object = None) -> bool:
+    """True when a plain Pillow ``convert("RGB")`` shows the file as curate decodes it (see :func:`why_converted`)."""
+    return why_converted(path, crop) is None
 
 
 def _has_crop(crop: object) -> bool:

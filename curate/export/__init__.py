@@ -8,8 +8,13 @@
 ==================  ==========================================================
 
 Every export is written into a temporary folder and renamed into place, and
-records the manifest name and version in ``curate_export.json``. Image files are
-named ``<sample_id>.<ext>``; DICOM sources and cropped samples become 8-bit PNGs.
+records the manifest name and version and what was done to pixels in
+``curate_export.json`` (also appended to the version's ``exports.jsonl``). Image
+files are named ``<sample_id>.<ext>``. Images follow the one image policy
+(:mod:`curate.rendering`): files a plain Pillow ``convert("RGB")`` shows as they
+are (8-bit gray or RGB) are linked; 16-bit files, DICOM, MONOCHROME1, odd modes
+and crops are rendered as 8-bit PNGs by curate's decoder, and so is every image
+when a :class:`~curate.rendering.Preprocessing` changes pixels.
 """
 
 from __future__ import annotations
@@ -21,12 +26,23 @@ from pathlib import Path
 from curate._io import atomic_directory
 from curate.errors import CurateError
 from curate.export._files import LINKS, ImagePlacer, check_output, write_record
+from curate.export.log import log_export, read_export_log
+from curate.parallel import Executor
+from curate.rendering import Preprocessing
 from curate.export.hf_imagefolder import write_hf_imagefolder
 from curate.export.imagefolder import write_imagefolder
 from curate.export.llava import DEFAULT_ANSWER, DEFAULT_QUESTION, write_llava
 from curate.export.tables import write_csv, write_jsonl
 
-__all__ = ["FORMATS", "LINKS", "DEFAULT_QUESTION", "DEFAULT_ANSWER", "export_manifest"]
+__all__ = [
+    "FORMATS",
+    "LINKS",
+    "DEFAULT_QUESTION",
+    "DEFAULT_ANSWER",
+    "Preprocessing",
+    "export_manifest",
+    "read_export_log",
+]
 
 #: Format name -> writer ``(manifest, folder, placer, **options) -> dict``.
 FORMATS: dict[str, Callable[..., dict]] = {
@@ -47,6 +63,9 @@ def export_manifest(
     data_root: str | os.PathLike | None = None,
     question: str | None = None,
     answer: str | None = None,
+    preprocessing: Preprocessing | dict | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict:
     """Export ``manifest`` (a :class:`~curate.manifest.Manifest`) to ``output`` in format ``fmt``.
 
@@ -64,28 +83,44 @@ def export_manifest(
         Where the images are now (default: the manifest's recorded data root).
     question, answer : str, optional
         LLaVA templates, filled from the row (``{label}``, ``{split}``, any column).
+    preprocessing : Preprocessing or dict, optional
+        Trainer-side preprocessing (size and fit, window, bit depth, CLAHE, format);
+        default: none, so only files a Pillow reader would get wrong are rendered.
+    executor : Executor, optional
+        Where images are rendered (default: local processes).
+    progress : callable, optional
+        ``progress(description, total)`` returning ``advance(n)``.
 
     Returns
     -------
     dict
-        The record written to ``curate_export.json``, plus ``output``.
+        The record written to ``curate_export.json``, plus ``output``. It is also
+        appended to the version's export log (``exports.jsonl``) when the manifest
+        comes from a store.
 
     Raises
     ------
     CurateError
-        Unknown format or link, an output folder that is not empty, a missing or
-        undecodable image; nothing is left behind.
+        Unknown format, link or preprocessing option, an output folder that is not
+        empty, a missing data root, a missing or undecodable image; nothing is left behind.
     """
     if fmt not in FORMATS:
         raise CurateError(f"unknown export format {fmt!r}: {', '.join(FORMATS)}")
     if (question is not None or answer is not None) and fmt != "llava":
         raise CurateError("--question and --answer are templates of the llava format")
+    if not isinstance(preprocessing, Preprocessing):
+        preprocessing = Preprocessing.from_dict(preprocessing)
     output = check_output(output)
-    placer = ImagePlacer(data_root if data_root is not None else manifest.card["data_root"], link)
+    placer = ImagePlacer(
+        data_root if data_root is not None else manifest.card["data_root"], link, preprocessing, executor
+    )
     options = {}
     if fmt == "llava":
         options = {"question": question or DEFAULT_QUESTION, "answer": answer or DEFAULT_ANSWER}
     with atomic_directory(output) as tmp:
         details = FORMATS[fmt](manifest, Path(tmp), placer, **options)
-        record = write_record(Path(tmp), manifest, fmt, link=link, converted_to_png=placer.converted, **details)
-    return {**record, "output": str(output)}
+        placer.flush(progress)
+        record = write_record(Path(tmp), manifest, fmt, **placer.record(), **details)
+    record = {**record, "output": str(Path(output).resolve())}
+    log_export(manifest, record)
+    return record

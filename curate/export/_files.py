@@ -5,18 +5,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from curate.errors import CurateError
+from curate.parallel import Executor
+from curate.rendering import Preprocessing, encode, render, why_converted
 
 __all__ = ["LINKS", "IMAGE_EXTENSIONS", "ImagePlacer", "check_output", "write_record", "label_value", "repeated"]
 
 LINKS = ("symlink", "hardlink", "copy")
-#: Files with these extensions are linked or copied as they are; anything else (DICOM, files
-#: without extension) and every cropped sample is written as an 8-bit PNG. The set is
-#: torchvision's ImageFolder extensions that Pillow (hence Hugging Face datasets) also reads.
+#: Only files with these extensions may be linked as they are (when :func:`why_converted` finds
+#: nothing to convert): torchvision's ImageFolder extensions that Pillow (hence Hugging Face
+#: datasets) also reads. Anything else (DICOM, files without extension) is rendered.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 RECORD_FILE = "curate_export.json"
 
@@ -51,51 +56,91 @@ def repeated(rows: pd.DataFrame) -> pd.DataFrame:
 class ImagePlacer:
     """Puts a sample's image into an export folder under a name carrying its sample_id.
 
+    Follows the one image policy (:mod:`curate.rendering`): a file that a plain
+    Pillow ``convert("RGB")`` shows as it is (8-bit grayscale or RGB, no crop)
+    is linked or copied; any other (16-bit, DICOM, MONOCHROME1, palette, crops)
+    and every file when ``preprocessing`` changes pixels is rendered by curate's
+    decoder and written as a new file. Renderings are queued by :meth:`place`
+    and written by :meth:`flush`, in parallel.
+
     Parameters
     ----------
     data_root : path
         Where the manifest's relative paths live.
     link : {"symlink", "hardlink", "copy"}
-        How files that need no conversion get there. Converted files (DICOM,
-        crops, other extensions) are always written as PNG.
+        How files that need no conversion get there.
+    preprocessing : Preprocessing, optional
+        Trainer-side preprocessing (default: none, files as decoded).
+    executor : Executor, optional
+        Where renderings run (default: local processes).
     """
 
-    def __init__(self, data_root: str | os.PathLike, link: str = "symlink"):
+    def __init__(
+        self,
+        data_root: str | os.PathLike,
+        link: str = "symlink",
+        preprocessing: Preprocessing | None = None,
+        executor: Executor | None = None,
+    ):
         if link not in LINKS:
             raise CurateError(f"unknown link {link!r}: {', '.join(LINKS)}")
         self.data_root = Path(data_root)
+        if not self.data_root.is_dir():
+            raise CurateError(f"data root {self.data_root} is not a folder (give --data-root where the images are now)")
         self.link = link
+        self.preprocessing = preprocessing or Preprocessing()
+        self.executor = executor
+        self.linked = 0
         self.converted = 0
+        self.why_converted: dict[str, int] = {}
+        self._queue: list[tuple[str, str, str, str]] = []
+        self._queued: set[str] = set()
+        self._policy: dict[tuple[str, str], str | None] = {}
 
-    def needs_png(self, row) -> bool:
-        crop = row.get("crop")
-        has_crop = crop is not None and not pd.isna(crop) and str(crop).strip() != ""
-        return has_crop or Path(str(row["path"])).suffix.lower() not in IMAGE_EXTENSIONS or self._is_dicom(row)
-
-    def _is_dicom(self, row) -> bool:
-        from curate.imaging import is_dicom
-
-        source = self.data_root / str(row["path"])
-        return source.is_file() and is_dicom(source)
-
-    def file_name(self, row) -> str:
-        """``<sample_id>.<ext>``: the extension of the source, or ``.png`` when converted."""
-        ext = ".png" if self.needs_png(row) else Path(str(row["path"])).suffix.lower()
-        return f"{row['sample_id']}{ext}"
-
-    def place(self, row, folder: Path) -> str:
-        """Write the image of ``row`` into ``folder`` (once) and return its file name."""
-        name = self.file_name(row)
-        target = folder / name
-        if target.exists() or target.is_symlink():
-            return name
-        folder.mkdir(parents=True, exist_ok=True)
+    def source(self, row) -> Path:
+        """The sample's file, absolute; a missing one is a one-line error naming the sample."""
         source = (self.data_root / str(row["path"])).resolve()
         if not source.is_file():
             raise CurateError(f"sample {row['sample_id']}: {source} not found (run `curate manifest verify`)")
-        if self.needs_png(row):
-            self._write_png(row, source, target)
-        elif self.link == "symlink":
+        return source
+
+    def conversion(self, row) -> str | None:
+        """Why the sample's image is rendered instead of linked (None: linked as it is)."""
+        crop = _crop_text(row.get("crop"))
+        key = (str(row["path"]), crop)
+        if key not in self._policy:
+            if self.preprocessing.changes_pixels:
+                self._policy[key] = "preprocessing"
+            elif Path(key[0]).suffix.lower() not in IMAGE_EXTENSIONS:
+                self._policy[key] = why_converted(self.source(row), crop) or "extension"
+            else:
+                self._policy[key] = why_converted(self.source(row), crop)
+        return self._policy[key]
+
+    def file_name(self, row) -> str:
+        """``<sample_id>.<ext>``: the extension of the source, or that of the rendering."""
+        rendered = self.conversion(row) is not None
+        ext = self.preprocessing.extension if rendered else Path(str(row["path"])).suffix.lower()
+        return f"{row['sample_id']}{ext}"
+
+    def place(self, row, folder: Path) -> str:
+        """Put the image of ``row`` into ``folder`` (once) and return its file name.
+
+        A rendering is queued: the file exists after :meth:`flush`.
+        """
+        name = self.file_name(row)
+        target = folder / name
+        if target.exists() or target.is_symlink() or str(target) in self._queued:
+            return name
+        folder.mkdir(parents=True, exist_ok=True)
+        source = self.source(row)
+        reason = self.conversion(row)
+        if reason is not None:
+            self._queue.append((str(row["sample_id"]), str(source), _crop_text(row.get("crop")), str(target)))
+            self._queued.add(str(target))
+            self.why_converted[reason] = self.why_converted.get(reason, 0) + 1
+            return name
+        if self.link == "symlink":
             os.symlink(source, target)
         elif self.link == "hardlink":
             try:
@@ -104,22 +149,59 @@ class ImagePlacer:
                 raise CurateError(f"cannot hardlink {source} into {folder} ({exc.strerror}); use --link copy") from None
         else:
             shutil.copyfile(source, target)
+        self.linked += 1
         return name
 
-    def _write_png(self, row, source: Path, target: Path) -> None:
-        from PIL import Image
+    def flush(self, progress: Callable[[str, int], Callable[[int], None]] | None = None) -> None:
+        """Write every queued rendering (in parallel chunks); a file that cannot be decoded is one line."""
+        from curate.parallel import Executor, chunked, map_chunks
 
-        from curate.catalog import parse_crop
-        from curate.imaging import DecodeFailure, read_image
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        executor = self.executor or Executor()
+        size = max(16, min(256, len(queue) // (4 * executor.n_workers) or 16))
+        advance = progress("rendering images", len(queue)) if progress else None
+        options = asdict(self.preprocessing)
+        for done, failures in map_chunks(partial(_render_chunk, options=options), chunked(queue, size), executor):
+            if failures:
+                sample_id, message = failures[0]
+                raise CurateError(f"sample {sample_id}: {message}")
+            if advance:
+                advance(done)
+        self.converted += len(queue)
 
-        crop = row.get("crop")
-        box = parse_crop(crop) if crop is not None and not pd.isna(crop) and str(crop).strip() else None
+    def record(self) -> dict:
+        """What was done to pixels, for ``curate_export.json`` and the manifest's export log."""
+        return {
+            "preprocessing": self.preprocessing.as_dict(),
+            "pixels_id": self.preprocessing.pixels_id,
+            "images": {"linked": self.linked, "rendered": self.converted, "why_rendered": dict(sorted(self.why_converted.items()))},
+            "link": self.link,
+        }
+
+
+def _crop_text(crop: object) -> str:
+    if crop is None or (not isinstance(crop, str) and pd.isna(crop)):
+        return ""
+    return str(crop).strip()
+
+
+def _render_chunk(items: list[tuple[str, str, str, str]], options: dict) -> tuple[int, list[tuple[str, str]]]:
+    """Render and write a chunk of ``(sample_id, source, crop, target)``; return its size and the failures."""
+    from curate.imaging import DecodeFailure
+
+    pre = Preprocessing(**options)
+    failures = []
+    for sample_id, source, crop, target in items:
         try:
-            pixels = read_image(source, box).as_uint8()
+            pixels = render(source, crop or None, pre)
         except DecodeFailure as exc:
-            raise CurateError(f"sample {row['sample_id']}: {exc}") from None
-        Image.fromarray(pixels).save(target, format="PNG")
-        self.converted += 1
+            failures.append((sample_id, str(exc)))
+            continue
+        with open(target, "wb") as fh:
+            fh.write(encode(pixels, pre.image_format))
+    return len(items), failures
 
 
 def write_record(folder: Path, manifest, fmt: str, **details) -> dict:

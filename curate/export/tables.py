@@ -1,6 +1,10 @@
 """``csv`` and ``jsonl``: the manifest rows with an absolute ``image`` path, one row per sample.
 
 No image files are written; ``repeat`` and ``weight`` are columns for the trainer's sampler.
+``image`` is the file under the export's data root (``--data-root``, else the recorded
+one), and every file must be there, as for the formats that place images. These tables
+point at the source files, so they carry no preprocessing: ask for one of the image
+formats to get rendered pixels.
 """
 
 from __future__ import annotations
@@ -10,28 +14,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from curate.export._files import label_value
+from curate.errors import CurateError
+from curate.export._files import ImagePlacer, label_value
 
 __all__ = ["write_csv", "write_jsonl"]
 
 
-def _with_image(manifest) -> pd.DataFrame:
+def _with_image(manifest, placer: ImagePlacer) -> pd.DataFrame:
     rows = manifest.rows.copy()
-    root = Path(manifest.card["data_root"])
-    rows.insert(1, "image", [str(root / p) for p in rows["path"].astype(str)])
+    rows.insert(1, "image", [str(placer.source(r)) for r in rows[["sample_id", "path"]].to_dict("records")])
     return rows
 
 
-def write_csv(manifest, folder: Path, placer=None) -> dict:
+def _no_preprocessing(placer: ImagePlacer, fmt: str) -> None:
+    if placer.preprocessing.changes_pixels:
+        raise CurateError(f"{fmt} exports point at the source files and cannot preprocess them; "
+                          "use llava, hf-imagefolder or imagefolder for rendered pixels")
+
+
+def write_csv(manifest, folder: Path, placer: ImagePlacer) -> dict:
     """Write ``manifest.csv``."""
-    rows = _with_image(manifest)
+    _no_preprocessing(placer, "csv")
+    rows = _with_image(manifest, placer)
     rows.to_csv(folder / "manifest.csv", index=False)
     return {"file": "manifest.csv", "rows": len(rows)}
 
 
-def write_jsonl(manifest, folder: Path, placer=None) -> dict:
+def write_jsonl(manifest, folder: Path, placer: ImagePlacer) -> dict:
     """Write ``manifest.jsonl`` (missing values as null)."""
-    rows = _with_image(manifest)
+    _no_preprocessing(placer, "jsonl")
+    rows = _with_image(manifest, placer)
     with open(folder / "manifest.jsonl", "w", encoding="utf-8") as fh:
         for record in rows.to_dict("records"):
             clean = {k: (None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v)

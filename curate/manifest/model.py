@@ -55,10 +55,13 @@ class Manifest:
         Name, version, created_at, curate version, recipe and its hash, catalog
         fingerprint, data root, parent, seed, counts, exclusions (see
         ``manifests/card.schema.json``).
+    folder : Path, optional
+        The version folder in a store, once stored (exports are logged there).
     """
 
     rows: pd.DataFrame
     card: dict = field(default_factory=dict)
+    folder: Path | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:

@@ -9,9 +9,11 @@ Layout::
           rows.parquet         the rows (the card is also in its Parquet metadata)
           card.json            the card
           card.md              a short card for people
+          exports.jsonl        every export made of it (format, output, preprocessing), appended
 
-A version is written into a temporary folder and renamed into place, and never
-modified afterwards: writing a version that exists already returns the stored one.
+A version is written into a temporary folder and renamed into place, and its rows
+and card are never modified afterwards: writing a version that exists already
+returns the stored one. Only its export log grows, a line per export.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def write_manifest(manifest: Manifest, store: str | os.PathLike | None = None, *
     if set_latest:
         with atomic_path(root / name / LATEST_FILE) as tmp:
             tmp.write_text(manifest.version + "\n")
-    return Manifest(rows=manifest.rows, card=card)
+    return Manifest(rows=manifest.rows, card=card, folder=folder)
 
 
 def read_manifest(folder: str | os.PathLike) -> Manifest:
@@ -120,7 +122,7 @@ def read_manifest(folder: str | os.PathLike) -> Manifest:
     except json.JSONDecodeError as exc:
         raise CurateError(f"{card_path}: not valid JSON ({exc})") from None
     rows = read_parquet_table(folder / ROWS_FILE, "manifest rows").to_pandas()
-    return Manifest(rows=rows, card=card)
+    return Manifest(rows=rows, card=card, folder=folder)
 
 
 def versions(name: str, store: str | os.PathLike | None = None) -> list[str]:

@@ -310,17 +310,22 @@ def _flagged(summary: dict) -> dict:
 
 
 def _export(manifest, item: dict, places: dict[str, str]) -> dict:
-    """Export once per version: an output already holding this version's export is kept."""
+    """Export once per version and preprocessing: an output already holding that export is kept."""
     from curate.export import export_manifest
+    from curate.recipe.schema import PREPROCESSING_KEYS
+    from curate.rendering import Preprocessing
 
     start = time.perf_counter()
     output = _path(item["output"], **places)
+    preprocessing = Preprocessing.from_dict({k: item[k] for k in PREPROCESSING_KEYS})
     record_file = output / "curate_export.json"
     if record_file.is_file():
         record = json.loads(record_file.read_text(encoding="utf-8"))
-        if record.get("ref") == manifest.ref and record.get("format") == item["format"]:
+        if (record.get("ref"), record.get("format"), record.get("pixels_id")) == (
+            manifest.ref, item["format"], preprocessing.pixels_id
+        ):
             return {"stage": "export", "format": item["format"], "output": str(output), "reused": True, "seconds": 0.0}
     export_manifest(manifest, item["format"], output, link=item["link"], question=item["question"],
-                    answer=item["answer"])
+                    answer=item["answer"], preprocessing=preprocessing)
     return {"stage": "export", "format": item["format"], "output": str(output), "reused": False,
             "seconds": round(time.perf_counter() - start, 2)}

@@ -124,7 +124,17 @@ _EXPORT_SCHEMA: dict[str, _Key] = {
     "link": _Key("str", "symlink", nullable=False, choices=("symlink", "hardlink", "copy")),
     "question": _Key("str"),
     "answer": _Key("str"),
+    # trainer-side preprocessing, as `curate export` options (curate.rendering.Preprocessing)
+    "size": _Key("int"),
+    "fit": _Key("str", choices=("pad", "crop", "stretch")),
+    "bit_depth": _Key("int"),
+    "window": _Key("str", choices=("decoder", "percentile")),
+    "percentiles": _Key("list"),
+    "clahe": _Key("bool"),
+    "image_format": _Key("str", choices=("png", "jpeg")),
 }
+#: The keys of an export item that are preprocessing options.
+PREPROCESSING_KEYS = ("size", "fit", "bit_depth", "window", "percentiles", "clahe", "image_format")
 
 
 def _loaders() -> list[str]:
@@ -137,6 +147,12 @@ def _samplers() -> tuple[str, ...]:
     from curate.select.samplers import SAMPLER_NAMES
 
     return SAMPLER_NAMES
+
+
+def _preprocessing(item: dict):
+    from curate.rendering import Preprocessing
+
+    return Preprocessing.from_dict({k: item[k] for k in PREPROCESSING_KEYS})
 
 
 def _classifiers() -> list[str]:
@@ -339,6 +355,7 @@ def _check_values(data: dict, recipe: Recipe) -> None:
         checked = _check_section(item, _EXPORT_SCHEMA, key, recipe, line_key=key)
         if (checked["question"] is not None or checked["answer"] is not None) and checked["format"] != "llava":
             raise RecipeError(f"{recipe.where(key)}: {key}: question and answer are templates of the llava format")
+        wrap(key, lambda: _preprocessing(checked))
         exports.append(checked)
     data["exports"] = exports
 

@@ -173,7 +173,8 @@ def test_imagefolder_loads_with_torchvision(manifest, tmp_path):
 def test_dicom_and_crops_become_8bit_png(mixed, tmp_path):
     out = tmp_path / "if"
     record = export_manifest(mixed, "imagefolder", out)
-    assert record["converted_to_png"] == 2
+    assert record["images"]["rendered"] == 2
+    assert record["images"]["why_rendered"] == {"DICOM": 1, "crop": 1}
     ids = dict(zip(mixed.rows["path"], mixed.rows["sample_id"]))
     dicom = out / "train" / "2" / f"{ids['dicom/IM0001']}.png"
     crop = out / "val" / "1" / f"{ids['bilateral.png']}.png"
