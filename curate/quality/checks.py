@@ -87,17 +87,18 @@ def duplicate_flags(dups: pd.DataFrame, catalog: pd.DataFrame, flags: FlagSet) -
     info = pd.DataFrame(
         {
             "kept": _text(grouped["dup_of"].astype(object).map(path_of)),
+            "why": _text(grouped["dup_keep_reason"]) if "dup_keep_reason" in grouped else "",
             "similarity": grouped["dup_similarity"].astype(object).map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
             "group": _text(group),
             "labels": _text(group.map(_members(catalog["label"][in_group], group, dups["dup_label_conflict"][in_group]))),
         },
         index=grouped.index,
     )
-    flags.add("exact_duplicate", exact, lambda f: "same pixels as " + f["kept"] + " (kept)", info)
+    flags.add("exact_duplicate", exact, lambda f: "same pixels as " + f["kept"] + " (kept: " + f["why"] + ")", info)
     flags.add(
         "near_duplicate",
         near,
-        lambda f: "near duplicate of " + f["kept"] + " (kept, similarity " + f["similarity"] + ")",
+        lambda f: "near duplicate of " + f["kept"] + " (similarity " + f["similarity"] + "; kept: " + f["why"] + ")",
         info,
     )
     flags.add(

@@ -31,7 +31,7 @@ from curate.quality.similarity import (
     signatures_of_files,
 )
 
-__all__ = ["DUPLICATE_COLUMNS", "find_duplicates", "unpack_probes", "unpack_fingerprints"]
+__all__ = ["DUPLICATE_COLUMNS", "KEEP_RULE_VERSION", "find_duplicates", "unpack_probes", "unpack_fingerprints"]
 
 DUPLICATE_COLUMNS = (
     "dup_group",
@@ -43,7 +43,12 @@ DUPLICATE_COLUMNS = (
     "dup_hash_distance",
     "dup_label_conflict",
     "dup_cross_split",
+    "dup_keep_reason",
 )
+#: Bumped when the rule that picks the member to keep changes, so stored scans are not reused.
+KEEP_RULE_VERSION = 2
+#: Extensions of files a trainer's Pillow reader opens as they are (no DICOM, no other container).
+_PLAIN_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _unpack_words(blobs: pd.Series) -> np.ndarray:
@@ -195,6 +200,7 @@ def find_duplicates(
     out["dup_hash_distance"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
     out["dup_label_conflict"] = False
     out["dup_cross_split"] = False
+    out["dup_keep_reason"] = pd.Series(pd.NA, index=table.index, dtype="string")
 
     take_part = table["readable"].astype(bool)
     if eligible is not None:
@@ -247,22 +253,26 @@ def find_duplicates(
         distance[member[first_best]] = pair_distance[first_best]
 
     rank = (quality_rank.loc[readable.index].to_numpy() if quality_rank is not None else np.zeros(n))
+    labels = pos["label"] if "label" in pos.columns else pd.Series(pd.NA, index=pos.index)
     order = pd.DataFrame(
         {
             "component": component,
             "flags": rank,
-            "bits": -pos["bits_stored"].astype(float).to_numpy(),
+            "label": ~_carries_agreed_label(labels, component, in_group),
+            "plain": ~_read_as_is(pos, paths.loc[readable.index]),
             "pixels": -(pos["width"].astype(float) * pos["height"].astype(float)).to_numpy(),
+            "bits": -pos["bits_stored"].astype(float).to_numpy(),
             "sharpness": -pos["sharpness"].astype(float).to_numpy(),
             "sample_id": pos["sample_id"].astype(str).to_numpy(),
         }
     )[in_group]
-    best = order.sort_values(["component", "flags", "bits", "pixels", "sharpness", "sample_id"]).groupby("component").head(1)
+    ranked = order.sort_values(list(_KEEP_ORDER))
+    best = ranked.groupby("component").head(1)
     keeper = np.full(sizes.size, -1, dtype=np.int64)
     keeper[best["component"].to_numpy()] = best.index.to_numpy()
+    reason_of = _keep_reasons(ranked, labels, pos)
     group_id = pos.loc[in_group].groupby(component[in_group])["sample_id"].min()
 
-    labels = pos["label"] if "label" in pos.columns else pd.Series(pd.NA, index=pos.index)
     splits = pos["official_split"] if "official_split" in pos.columns else pd.Series(pd.NA, index=pos.index)
     n_labels = _distinct_per_component(labels, component)
     n_splits = _distinct_per_component(splits, component)
@@ -283,8 +293,74 @@ def find_duplicates(
         "dup_hash_distance": hash_distance,
         "dup_label_conflict": n_labels[group] > 1,
         "dup_cross_split": n_splits[group] > 1,
+        "dup_keep_reason": pd.Series(group).map(reason_of).to_numpy(),
     }
     rows_out = np.flatnonzero(take_part.to_numpy())[members]  # positions in ``out``
     for column, column_values in values.items():
         out.iloc[rows_out, out.columns.get_loc(column)] = column_values
     return out
+
+
+#: The member kept is the first in this order: fewest quality flags, then the label most
+#: members agree on, then a file trainers read as it is (8-bit, no DICOM, no crop: bit depth
+#: alone never wins over a readable original), then size, bit depth, sharpness, sample id.
+_KEEP_ORDER = ("component", "flags", "label", "plain", "pixels", "bits", "sharpness", "sample_id")
+
+
+def _carries_agreed_label(labels: pd.Series, component: np.ndarray, in_group: np.ndarray) -> np.ndarray:
+    """True for members whose label more than half their group shares (and for groups without such a label)."""
+    frame = pd.DataFrame({"c": component, "label": labels.astype("string").to_numpy()})[in_group]
+    size = frame.groupby("c").size()
+    counts = frame.dropna().groupby(["c", "label"]).size()
+    agreed = counts[counts.to_numpy() * 2 > size.reindex(counts.index.get_level_values("c")).to_numpy()]
+    agreed_label = pd.Series(agreed.index.get_level_values("label"), index=agreed.index.get_level_values("c"))
+    out = np.ones(len(component), dtype=bool)
+    wanted = agreed_label.reindex(frame["c"]).to_numpy()
+    has_majority = ~pd.isna(wanted)
+    rows = np.flatnonzero(in_group)
+    out[rows[has_majority]] = frame["label"].to_numpy()[has_majority] == wanted[has_majority]
+    return out
+
+
+def _read_as_is(pos: pd.DataFrame, paths: pd.Series) -> np.ndarray:
+    """True for members a trainer's Pillow ``convert("RGB")`` shows correctly: 8-bit image files, no crop."""
+    suffix = paths.astype(str).str.rsplit(".", n=1).str[-1].str.lower().radd(".").to_numpy()
+    plain = np.isin(suffix, _PLAIN_EXTENSIONS) & (pos["bits_stored"].to_numpy() == 8)
+    if "crop" in pos.columns:
+        crop = pos["crop"]
+        plain &= crop.isna().to_numpy() | (crop.astype("string").str.strip() == "").fillna(True).to_numpy()
+    return plain
+
+
+def _keep_reasons(ranked: pd.DataFrame, labels: pd.Series, pos: pd.DataFrame) -> dict[int, str]:
+    """Group -> why its first member was kept: each criterion on which it beat another member, in rule order."""
+    criteria = list(_KEEP_ORDER[1:])
+    values = ranked[criteria].to_numpy(dtype=object)
+    component = ranked["component"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, component[1:] != component[:-1]])
+    ends = np.r_[starts[1:], len(component)]
+    reasons = {}
+    for start, end in zip(starts, ends):
+        kept_at = ranked.index[start]
+        decided = set()
+        for other in values[start + 1 : end]:
+            differs = [k for k, (a, b) in enumerate(zip(values[start], other)) if a != b]
+            decided.add(differs[0] if differs else len(criteria) - 1)
+        reasons[int(component[start])] = "; ".join(_why(criteria[k], kept_at, labels, pos, ranked) for k in sorted(decided))
+    return reasons
+
+
+def _why(criterion: str, kept_at: int, labels: pd.Series, pos: pd.DataFrame, ranked: pd.DataFrame) -> str:
+    if criterion == "flags":
+        return f"fewest quality flags ({int(ranked.at[kept_at, 'flags'])})"
+    if criterion == "label":
+        return f"label {labels.loc[kept_at]} shared by most members"
+    if criterion == "plain":
+        return "an 8-bit image file trainers read as it is"
+    if criterion == "pixels":
+        return f"most pixels ({int(pos.at[kept_at, 'width'])}x{int(pos.at[kept_at, 'height'])})"
+    if criterion == "bits":
+        return f"highest bit depth ({int(pos.at[kept_at, 'bits_stored'])})"
+    if criterion == "sharpness":
+        return "sharpest"
+    return "members alike: first by sample id"

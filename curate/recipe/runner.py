@@ -177,10 +177,11 @@ def run_recipe(
 
         start = time.perf_counter()
         thresholds = Thresholds.from_dict(data["scan"]["thresholds"]).to_dict()
+        from curate.quality.duplicates import KEEP_RULE_VERSION
         from curate.quality.measures import SCAN_VERSION
 
-        # the version keeps a newer curate from reusing an older scan of unchanged files
-        scan_key = _key("scan", SCAN_VERSION, catalog_key, _files_fingerprint(catalog, data_root), thresholds)
+        # the versions keep a newer curate from reusing an older scan of unchanged files
+        scan_key = _key("scan", SCAN_VERSION, KEEP_RULE_VERSION, catalog_key, _files_fingerprint(catalog, data_root), thresholds)
         quality_path = work / "scan" / scan_key / "quality.parquet"
         reused = quality_path.is_file()
         if reused:

@@ -77,6 +77,31 @@ def test_quality_problems_are_flagged_with_reasons(tmp_path):
     assert "grayscale" not in " ".join(quality["flags"].astype(str))
 
 
+def test_the_copy_kept_is_the_one_trainers_read_and_the_reason_says_so(tmp_path):
+    img = _radiograph(seed=3, size=128)
+    write_png(tmp_path / "a_16bit.png", img.astype(np.uint16) * 16)  # 12-bit values in a 16-bit file
+    write_png(tmp_path / "b_8bit.png", img)
+    write_png(tmp_path / "c_8bit_copy.png", img)
+    # the 16-bit copy is first by sample id and has the highest bit depth; neither wins
+    catalog = _catalog(tmp_path, [("a_16bit.png", 3, "p1", "train"), ("b_8bit.png", 3, "p2", "train")])
+    quality = scan(catalog, executor=Executor(workers=1), cache_dir=False).set_index("path")
+    assert quality["dup_group"].nunique() == 1
+    assert quality.loc["b_8bit.png", "dup_keep"] and not quality.loc["a_16bit.png", "dup_keep"]
+    assert quality.loc["b_8bit.png", "dup_keep_reason"] == "an 8-bit image file trainers read as it is"
+    assert "kept: an 8-bit image file trainers read as it is" in quality.loc["a_16bit.png", "reasons"]
+    # a label most members agree on wins over a readable file holding the odd label
+    catalog = _catalog(
+        tmp_path,
+        [("a_16bit.png", 2, "p1", "train"), ("b_8bit.png", 3, "p2", "train"), ("c_8bit_copy.png", 2, "p3", "train")],
+    )
+    quality = scan(catalog, executor=Executor(workers=1), cache_dir=False).set_index("path")
+    kept = quality.index[quality["dup_keep"].astype(bool)]
+    assert list(kept) == ["c_8bit_copy.png"]
+    assert quality.loc["c_8bit_copy.png", "dup_keep_reason"] == (
+        "label 2 shared by most members; an 8-bit image file trainers read as it is"
+    )
+
+
 def test_two_knees_of_one_bilateral_file_are_not_duplicates(tmp_path):
     half = _radiograph(seed=4, size=64)
     write_png(tmp_path / "bilateral.png", np.hstack([half, half]))  # identical halves on purpose
