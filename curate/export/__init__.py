@@ -4,7 +4,7 @@
 ``llava``           ``<split>.json`` conversation lists + ``images/``
 ``hf-imagefolder``  ``train/ validation/ test/`` with images + ``metadata.jsonl``
 ``imagefolder``     ``<split>/<class>/<image>`` (torchvision ``ImageFolder``)
-``csv``, ``jsonl``  the rows with absolute image paths, no image files
+``csv``, ``jsonl``  the rows with absolute image paths (renderings in ``images/``)
 ==================  ==========================================================
 
 Every export is written into a temporary folder and renamed into place, and
@@ -118,6 +118,7 @@ def export_manifest(
     if fmt == "llava":
         options = {"question": question or DEFAULT_QUESTION, "answer": answer or DEFAULT_ANSWER}
     with atomic_directory(output) as tmp:
+        placer.bind(tmp, output)
         details = FORMATS[fmt](manifest, Path(tmp), placer, **options)
         placer.flush(progress)
         record = write_record(Path(tmp), manifest, fmt, **placer.record(), **details)

@@ -95,7 +95,19 @@ class ImagePlacer:
         self.why_converted: dict[str, int] = {}
         self._queue: list[tuple[str, str, str, str]] = []
         self._queued: set[str] = set()
+        self._folders: tuple[Path, Path] | None = None
         self._policy: dict[tuple[str, str], str | None] = {}
+
+    def bind(self, tmp: Path, output: Path) -> None:
+        """Say that files written under ``tmp`` will live under ``output`` (see :meth:`final_path`)."""
+        self._folders = (Path(tmp), Path(output).resolve())
+
+    def final_path(self, path: Path) -> Path:
+        """Where ``path``, written in the temporary export folder, is once the export is in place."""
+        if self._folders is None:
+            return Path(path).resolve()
+        tmp, output = self._folders
+        return output / Path(path).relative_to(tmp)
 
     def source(self, row) -> Path:
         """The sample's file, absolute; a missing one is a one-line error naming the sample."""
