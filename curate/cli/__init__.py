@@ -10,13 +10,18 @@ from curate.errors import CurateError
 
 
 class _CurateGroup(click.Group):
-    """Turns a user's mistake (:class:`CurateError`) into one line and exit code 2."""
+    """Turns a user's mistake (:class:`CurateError`, a bad option) into one line and exit code 2."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except CurateError as exc:
             click.echo(f"curate: error: {exc}", err=True)
+            sys.exit(2)
+        except click.UsageError as exc:
+            # click prints usage, a hint and the message on three lines; one line names it all
+            where = exc.ctx.command_path if exc.ctx is not None else "curate"
+            click.echo(f"curate: error: {exc.format_message()} (see '{where} --help')", err=True)
             sys.exit(2)
 
 

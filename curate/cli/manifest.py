@@ -65,13 +65,16 @@ def list_command(store, as_json):
 @store_option
 @json_option
 def show(ref, store, as_json):
-    """The card of manifest M."""
+    """The card of manifest M, and the exports made of it (with what they did to pixels)."""
     from curate.cli._output import counts_table
+    from curate.manifest.exports import describe_export, read_export_log
     from curate.manifest import open_manifest
 
-    card = open_manifest(ref, store).card
+    found = open_manifest(ref, store)
+    card = found.card
+    exports = read_export_log(found.folder)
     if as_json:
-        print_json(card)
+        print_json({**card, "exports": exports})
         return
     _say(f"{card['name']}@{card['version']}  created {card['created_at']} with curate {card['curate_version']}")
     _say(f"parent: {card.get('parent') or 'none'}   seed: {card.get('seed')}")
@@ -82,6 +85,8 @@ def show(ref, store, as_json):
     console.print(counts_table(f"{card['samples']:,} samples, {card['rows']:,} rows with repeats", by_split))
     if card.get("exclusions"):
         _say("excluded: " + ", ".join(f"{k} {v:,}" for k, v in card["exclusions"].items()))
+    for entry in exports:
+        _say("export: " + describe_export(entry))
 
 
 @manifest.command("diff")

@@ -26,7 +26,7 @@ from pathlib import Path
 from curate._io import atomic_directory
 from curate.errors import CurateError
 from curate.export._files import LINKS, ImagePlacer, check_output, write_record
-from curate.export.log import log_export, read_export_log
+from curate.manifest.exports import log_export, read_export_log
 from curate.parallel import Executor
 from curate.rendering import Preprocessing
 from curate.export.hf_imagefolder import write_hf_imagefolder

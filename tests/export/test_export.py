@@ -235,3 +235,64 @@ def test_a_failing_export_leaves_nothing(manifest, tmp_path):
     with pytest.raises(CurateError, match="not found"):
         export_manifest(manifest, "llava", tmp_path / "broken")
     assert not (tmp_path / "broken").exists() and _no_temp_left(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--fit", "squash"], "Invalid value for '--fit'"),
+        (["--size", "0"], "Invalid value for '--size'"),
+        (["--percentiles", "99,1"], "percentiles"),
+        (["--data-root", "nowhere"], "data root"),
+        (["--format", "csv", "--bit-depth", "16", "--image-format", "jpeg"], "JPEG files are 8-bit"),
+    ],
+)
+def test_bad_export_options_are_one_line_and_write_nothing(manifest, tmp_path, extra, message):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = ["export", "kl", "--format", "llava", "-o", str(tmp_path / "out"), "--store", str(tmp_path / "store")]
+    bad = CliRunner().invoke(main, [*args, *extra])
+    assert bad.exit_code == 2, bad.output
+    assert bad.stderr.startswith("curate: error:") and bad.stderr.count("\n") == 1 and message in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_tables_honour_the_data_root_and_refuse_missing_files(manifest, tmp_path, fmt):
+    moved = tmp_path / "moved"
+    Path(manifest.card["data_root"]).rename(moved)
+    out = tmp_path / fmt
+    with pytest.raises(CurateError, match="data root"):  # the recorded root is gone
+        export_manifest(manifest, fmt, out)
+    export_manifest(manifest, fmt, out, data_root=moved)
+    table = pd.read_csv(out / "manifest.csv") if fmt == "csv" else pd.read_json(out / "manifest.jsonl", lines=True)
+    assert all(Path(p).is_file() and Path(p).is_relative_to(moved) for p in table["image"])
+    Path(moved, manifest.rows["path"][2]).unlink()
+    with pytest.raises(CurateError, match="not found"):
+        export_manifest(manifest, fmt, tmp_path / "again", data_root=moved)
+    assert not (tmp_path / "again").exists()
+
+
+def test_tables_point_at_renderings_of_files_readers_get_wrong(mixed, tmp_path):
+    export_manifest(mixed, "csv", tmp_path / "csv")
+    table = pd.read_csv(tmp_path / "csv" / "manifest.csv").set_index("path")
+    assert Path(table.loc["plain.PNG", "image"]).parent == Path(mixed.card["data_root"]).resolve()
+    for path in ("dicom/IM0001", "bilateral.png"):
+        image = Path(table.loc[path, "image"])
+        assert image.parent == (tmp_path / "csv" / "images").resolve()
+        with Image.open(image) as opened:
+            assert opened.mode == "L"
+
+
+def test_exports_and_versions_are_readable_by_others_when_the_umask_says_so(manifest, tmp_path):
+    old = os.umask(0o022)
+    try:
+        export_manifest(manifest, "llava", tmp_path / "shared")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "shared" / "train.json").stat().st_mode & 0o777 == 0o644
+    from curate._io import current_umask
+
+    mask = current_umask()  # the manifest fixture was stored under the process's umask
+    assert manifest.folder.stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (manifest.folder / "rows.parquet").stat().st_mode & 0o777 == 0o666 & ~mask

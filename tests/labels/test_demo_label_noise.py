@@ -10,7 +10,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from curate.demo import make_demo
 from curate.labels.features import compute_features
 from curate.labels.noise import find_label_noise
 from curate.loaders import load
@@ -21,9 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def default_demo_findings(tmp_path_factory):
-    root = tmp_path_factory.mktemp("default-demo") / "kl"
-    make_demo(root, seed=0, scale=1.0, workers=2)
+def default_demo_findings(default_demo):
+    root = default_demo
     catalog = load("oai-kl", root).catalog
     quality = scan(catalog, executor=Executor(workers=2), cache_dir=False)
     features = compute_features(catalog, executor=Executor(workers=2), cache_dir=False)

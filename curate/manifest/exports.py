@@ -14,7 +14,7 @@ import os
 import warnings
 from pathlib import Path
 
-__all__ = ["EXPORT_LOG", "log_export", "read_export_log"]
+__all__ = ["EXPORT_LOG", "log_export", "read_export_log", "describe_export"]
 
 EXPORT_LOG = "exports.jsonl"
 _LOGGED = ("format", "output", "pixels_id", "preprocessing", "images", "link", "curate_version")
@@ -57,3 +57,25 @@ def read_export_log(folder: str | os.PathLike) -> list[dict]:
         except json.JSONDecodeError:
             continue  # a line cut by a crash; the others stand
     return entries
+
+
+def describe_export(entry: dict) -> str:
+    """One line for people: when, which format, where, and what was done to pixels."""
+    pre = entry.get("preprocessing") or {}
+    steps = []
+    if pre.get("size"):
+        steps.append(f"size {pre['size']}, fit {pre.get('fit')}")
+    if pre.get("window") == "percentile":
+        steps.append("percentile window " + ",".join(str(p) for p in pre.get("percentiles", [])))
+    if pre.get("clahe"):
+        steps.append("clahe")
+    if pre.get("bit_depth", 8) != 8:
+        steps.append(f"{pre['bit_depth']}-bit")
+    if pre.get("image_format", "png") != "png":
+        steps.append(pre["image_format"])
+    images = entry.get("images") or {}
+    return (
+        f"{entry.get('exported_at', '?')} {entry.get('format')} -> {entry.get('output')}; "
+        f"pixels {entry.get('pixels_id')} ({', '.join(steps) or 'as decoded'}); "
+        f"{images.get('linked', 0):,} linked, {images.get('rendered', 0):,} rendered"
+    )
