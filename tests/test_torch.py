@@ -33,3 +33,16 @@ def test_split_items_are_decoded_images_with_class_indices_and_repeats(tmp_path)
 def test_unknown_split_is_one_clear_error(tmp_path):
     with pytest.raises(CurateError, match="no samples in split 'val'; its splits are test, train"):
         ManifestDataset(_rows(tmp_path), "val")
+
+
+def test_preprocessing_gives_the_pixels_an_export_with_the_same_options_writes(tmp_path):
+    from curate.rendering import Preprocessing, render
+
+    rows = _rows(tmp_path)
+    write_png(tmp_path / "0.png", (np.arange(8 * 16, dtype=np.uint16).reshape(8, 16) * 30))  # 12-bit in 16
+    dataset = ManifestDataset(rows, "train", preprocessing={"size": 12, "fit": "pad"})
+    image, _ = dataset[0]
+    assert image.shape == (12, 12) and image.dtype == np.float32
+    exported = render(tmp_path / "0.png", None, Preprocessing(size=12, fit="pad"))
+    np.testing.assert_array_equal(np.rint(image * 255).astype(np.uint8), exported)
+    assert image[:3].max() == 0 and image[3:9].max() > 0.8  # padded above, the radiograph's range kept
