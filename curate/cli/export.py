@@ -9,7 +9,7 @@ import click
 from curate.cli._output import console, print_json, progress_reporter
 from curate.cli.manifest import json_option, store_option
 
-_FORMATS = ("llava", "hf-imagefolder", "imagefolder", "csv", "jsonl")
+_FORMATS = ("llava", "hf-imagefolder", "imagefolder", "csv", "jsonl", "croissant")
 
 
 @click.command("export")
@@ -40,7 +40,8 @@ def export(ref, fmt, output, store, link, data_root, question, answer, size, fit
     """Export manifest M (NAME, NAME@VERSION or a version folder) for a trainer.
 
     A sample repeated n times appears n times in llava lists and hf-imagefolder
-    metadata; imagefolder, csv and jsonl hold it once (with its repeat column in csv/jsonl).
+    metadata; imagefolder, csv, jsonl and croissant hold it once (with its repeat column in
+    csv/jsonl/croissant). croissant writes a Croissant JSON-LD description with every file's sha256.
     Images a plain Pillow reader shows correctly (8-bit gray or RGB) are linked; the rest,
     and every image when a preprocessing option is given, are rendered by curate's decoder.
     What was done to pixels is recorded in the export and in the manifest's export log.

