@@ -6,11 +6,85 @@ import contextlib
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from curate.errors import CurateError
+
 _CHUNK = 1 << 20
+
+
+class TargetAppeared(CurateError):
+    """The folder an atomic write was to create was created meanwhile by someone else."""
+
+
+def _owner_tag() -> str:
+    # host and pid in every temporary name: a later run can tell a killed run's leftovers
+    # (this host, process gone) from the temporaries of a run still at work.
+    host = socket.gethostname().split(".")[0].replace("-", "_") or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}.{_owner_tag()}."
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Temporaries in ``folder`` left by killed curate runs of this host (``.<name>.<host>-<pid>.<random>.tmp``)."""
+    folder = Path(folder)
+    host = _owner_tag().rsplit("-", 1)[0]
+    found = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        parts = name[1:-4].split(".")
+        owner = next((p for p in reversed(parts) if p.startswith(host + "-")), None)
+        if owner is None:
+            continue
+        pid = owner[len(host) + 1 :]
+        if pid.isdigit() and not _is_alive(int(pid)):
+            found.append(entry)
+    return sorted(found)
+
+
+_SWEPT: set[str] = set()
+
+
+def _sweep_once(folder: Path) -> None:
+    # once per folder and process: a scan writing thousands of cache files lists each folder once
+    key = str(folder.resolve())
+    if key not in _SWEPT:
+        _SWEPT.add(key)
+        remove_stale_temporaries(folder)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete :func:`stale_temporaries` of ``folder``; return what was removed."""
+    removed = []
+    for entry in stale_temporaries(folder):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def current_umask() -> int:
@@ -34,7 +108,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _sweep_once(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     _as_umask_allows(tmp_path, 0o666)
@@ -48,16 +123,28 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory beside ``target``; rename it to ``target`` on success."""
+    """Yield a temporary directory beside ``target``; rename it to ``target`` on success.
+
+    Temporaries of killed runs beside ``target`` are removed first.
+
+    Raises
+    ------
+    TargetAppeared
+        ``target`` was filled by someone else meanwhile; nothing of this write is kept.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _sweep_once(target.parent)
+    tmp_path = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent))
     _as_umask_allows(tmp_path, 0o777)
     try:
         yield tmp_path
-        if target.exists():
-            target.rmdir()  # only an empty directory may be replaced
-        os.replace(tmp_path, target)
+        try:
+            if target.exists():
+                target.rmdir()  # only an empty directory may be replaced
+            os.replace(tmp_path, target)
+        except OSError:
+            raise TargetAppeared(f"{target} was written by another run meanwhile; this run's copy was not kept") from None
     finally:
         if tmp_path.exists():
             shutil.rmtree(tmp_path, ignore_errors=True)

@@ -12,6 +12,8 @@ from curate.cli._output import console, print_json, progress_reporter
 def _describe(stage: dict) -> str:
     """One line per stage for people."""
     name = stage["stage"]
+    if name == "wait":
+        return f"  {name:<8} {stage['message']}"
     how = "reused" if stage.get("reused") else f"{stage.get('seconds', 0)} s"
     if name == "ingest":
         text = f"{stage['samples']} samples, {stage['problems']} problems"

@@ -4,7 +4,8 @@ Layout::
 
     STORE/
       NAME/
-        LATEST                 the latest version id (a text file, not a symlink)
+        LATEST                 the version the last run of NAME produced (a text file, not a symlink)
+        .lock                  held by a run of NAME (flock), so runs of one name take turns
         VERSION/
           rows.parquet         the rows (the card is also in its Parquet metadata)
           card.json            the card
@@ -18,14 +19,16 @@ returns the stored one. Only its export log grows, a line per export.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
-from curate._io import atomic_directory, atomic_path, read_parquet_table, write_parquet_table
+from curate._io import TargetAppeared, atomic_directory, atomic_path, read_parquet_table, write_parquet_table
 from curate.errors import CurateError
 from curate.manifest.card import card_markdown
 from curate.manifest.model import Manifest
@@ -42,6 +45,7 @@ __all__ = [
     "open_manifest",
     "load_manifest",
     "list_manifests",
+    "name_lock",
 ]
 
 DEFAULT_STORE = "manifests"
@@ -49,6 +53,7 @@ _STORE_ENV = "CURATE_MANIFEST_STORE"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _METADATA_KEY = b"curate.manifest"
 ROWS_FILE, CARD_FILE, CARD_MD_FILE, LATEST_FILE = "rows.parquet", "card.json", "card.md", "LATEST"
+LOCK_FILE = ".lock"
 
 
 def default_store() -> Path:
@@ -77,8 +82,9 @@ def write_manifest(manifest: Manifest, store: str | os.PathLike | None = None, *
     """Store a manifest version and point ``NAME/LATEST`` at it.
 
     When the card names no parent, the name's latest version (if another) becomes it.
-    Writing a version id that is stored already changes nothing and returns the stored
-    manifest.
+    Writing a version id that is stored already writes no version and returns the
+    stored manifest; ``LATEST`` then points at it (a run killed between storing a
+    version and moving ``LATEST`` is repaired by running it again).
 
     Returns
     -------
@@ -89,6 +95,9 @@ def write_manifest(manifest: Manifest, store: str | os.PathLike | None = None, *
     name = check_name(manifest.name)
     folder = root / name / manifest.version
     if (folder / CARD_FILE).is_file():
+        # Stored already, perhaps by a run killed before it moved LATEST: repair the pointer.
+        if set_latest and latest_version(name, root) != manifest.version:
+            _set_latest(root, name, manifest.version)
         return read_manifest(folder)
     card = dict(manifest.card)
     latest = latest_version(name, root)
@@ -101,14 +110,50 @@ def write_manifest(manifest: Manifest, store: str | os.PathLike | None = None, *
             write_parquet_table(manifest.rows, tmp / ROWS_FILE, _METADATA_KEY, identity)
             (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
             (tmp / CARD_MD_FILE).write_text(card_markdown(card), encoding="utf-8")
-    except OSError:
+    except (OSError, TargetAppeared):
         if (folder / CARD_FILE).is_file():  # another writer stored the same version first
+            if set_latest:
+                _set_latest(root, name, manifest.version)
             return read_manifest(folder)
         raise
     if set_latest:
-        with atomic_path(root / name / LATEST_FILE) as tmp:
-            tmp.write_text(manifest.version + "\n")
+        _set_latest(root, name, manifest.version)
     return Manifest(rows=manifest.rows, card=card, folder=folder)
+
+
+def _set_latest(root: Path, name: str, version: str) -> None:
+    with atomic_path(root / name / LATEST_FILE) as tmp:
+        tmp.write_text(version + "\n")
+
+
+@contextlib.contextmanager
+def name_lock(
+    name: str, store: str | os.PathLike | None = None, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold ``NAME/.lock`` (an advisory ``flock``): runs of one manifest name take turns.
+
+    A second run of the same name waits (``on_wait`` is told once, with the other
+    run's pid) instead of mixing its work files, version and exports with the first
+    one's. The lock is released when the holder exits, even when it is killed.
+    """
+    import fcntl
+
+    folder = _store(store) / check_name(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            if on_wait is not None:
+                on_wait(f"waiting for another curate run of {name} (pid {holder}) to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def read_manifest(folder: str | os.PathLike) -> Manifest:

@@ -128,6 +128,32 @@ def run_recipe(
     dict
         ``name``, ``version``, ``ref``, ``new_version``, ``parent``, ``stages`` (a list of summaries).
     """
+    from curate.manifest import name_lock
+
+    data = recipe.data
+    work = Path(work) if work is not None else default_work(store)
+    root = Path(data["source"]["data_root"]).expanduser()
+    places = {"work": str(work), "name": data["name"], "data_root": str(root)}
+    _check_inputs(recipe, root, places)
+    _check_outputs(recipe, places)
+    stages: list[dict] = []
+
+    def done(stage: dict) -> None:
+        stages.append(stage)
+        if report is not None:
+            report(stage)
+
+    def wait(message: str) -> None:
+        done({"stage": "wait", "message": message, "reused": False, "seconds": 0.0})
+
+    # Runs of one name take turns: their work files, version and exports would otherwise mix.
+    with name_lock(data["name"], store, on_wait=wait):
+        return _run_locked(recipe, store=store, work=work, root=root, places=places, done=done, stages=stages,
+                           progress=progress)
+
+
+def _run_locked(recipe: Recipe, *, store, work: Path, root: Path, places: dict, done, stages: list, progress) -> dict:
+    """The stages of :func:`run_recipe`, run while the name's lock is held."""
     from curate.catalog import write_catalog
     from curate.loaders import load
     from curate.manifest import build_manifest, versions, write_manifest
@@ -135,16 +161,6 @@ def run_recipe(
     from curate.select.frozen import catalog_fingerprint
 
     data = recipe.data
-    work = Path(work) if work is not None else default_work(store)
-    root = Path(data["source"]["data_root"]).expanduser()
-    places = {"work": str(work), "name": data["name"], "data_root": str(root)}
-    _check_inputs(recipe, root, places)
-    stages: list[dict] = []
-
-    def done(stage: dict) -> None:
-        stages.append(stage)
-        if report is not None:
-            report(stage)
 
     # Ingest always runs (it lists files; cheap), so a changed folder is never missed.
     start = time.perf_counter()
@@ -229,7 +245,9 @@ def run_recipe(
 
     start = time.perf_counter()
     split, sampler, exclude = data["split"], data["sampler"], data["exclude"]
-    selection_path = work / "runs" / data["name"] / "selection.parquet"
+    # keyed by everything that makes the selection: two runs of one name never share the file
+    run_key = _key("run", recorded, catalog_key, scan_key, str(labels_path), str(data_root))
+    selection_path = work / "runs" / data["name"] / run_key / "selection.parquet"
     select_report = select_to_file(
         catalog_path,
         selection_path,
@@ -284,6 +302,24 @@ def run_recipe(
 
     return {"name": manifest.name, "version": manifest.version, "ref": manifest.ref, "new_version": new_version,
             "parent": manifest.card.get("parent"), "stages": stages}
+
+
+def _check_outputs(recipe: Recipe, places: dict[str, str]) -> None:
+    """Refuse, before any work, export folders that hold something this recipe did not write."""
+    for i, item in enumerate(recipe.data["exports"]):
+        try:
+            output = _path(item["output"], **{**places, "version": "0" * 16})
+        except CurateError as exc:
+            raise RecipeError(f"{recipe.where(f'exports[{i}]')}: exports[{i}].output: {exc}") from None
+        if "{version}" in item["output"] or not output.exists():
+            continue
+        record = output / "curate_export.json"
+        mine = record.is_file() and json.loads(record.read_text(encoding="utf-8")).get("manifest") == recipe.data["name"]
+        if not mine and (not output.is_dir() or any(output.iterdir())):
+            raise RecipeError(
+                f"{recipe.where(f'exports[{i}]')}: exports[{i}].output {output} exists and is not an export of "
+                f"{recipe.data['name']}; give a new folder (e.g. with {{version}} in it)"
+            )
 
 
 def _apply_review(review_path: Path, catalog_path: Path, work: Path) -> tuple[Path, list[str], str]:
