@@ -2,9 +2,15 @@
 
 One dataset per manifest version, named ``name@version``. Each sample carries
 ``ground_truth`` (and ``suggested``, with the probe's probability, when labels were
-checked), ``split``, ``patient_id``, ``side``, ``dup_group``, ``label_quality``, every
-quality flag as a tag, and the manifest's ``sample_id``. Rebuilding keeps the tags
-reviewers added (``exclude``, ``relabel:KL2``...): only the tags curate wrote are replaced.
+checked), ``split``, ``patient_id``, ``side``, ``dup_group``, ``label_quality``, the
+image ``metadata``, every quality flag as a tag (shown on the grid's tiles), and the
+manifest's ``sample_id``.
+
+Building again updates that dataset in place, matching samples by ``sample_id`` and
+writing only what changed. What reviewers made in the App therefore stays: their tags
+on samples and on unchanged labels (``exclude``, ``relabel:KL2``...), their saved views
+(which may select samples by id), workspaces, fields of their own and App settings.
+Only what curate made before (``dataset.info`` lists its tags and saved views) is replaced.
 
 FiftyOne is imported inside the functions: call :func:`curate.browse.db.import_fiftyone`
 first, so the database is configured and checked.
@@ -15,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -24,13 +30,35 @@ from curate.browse.context import Context
 from curate.browse.media import media_path
 from curate.errors import CurateError
 
-__all__ = ["dataset_name", "sample_records", "build_dataset", "GENERATED_TAGS_KEY"]
+__all__ = ["dataset_name", "sample_records", "build_dataset", "GENERATED_TAGS_KEY", "SAVED_VIEWS_KEY"]
 
-# dataset.info key listing the tags curate generated (the rest are reviewers').
+# dataset.info keys listing the tags and saved views curate made (the rest are reviewers').
 GENERATED_TAGS_KEY = "curate_generated_tags"
+SAVED_VIEWS_KEY = "curate_saved_views"
+VIEW_DESCRIPTION = "made by curate browse, remade on every build (save a copy under another name to change it)"
+# Fields curate writes, by FiftyOne field class; declared up front, so a field that is empty
+# today still has its type when a later build fills it.
+_SCALARS = {
+    "source_path": "StringField", "sha256": "StringField", "crop": "StringField", "split": "StringField",
+    "patient_id": "StringField", "side": "StringField", "weight": "FloatField", "repeat": "IntField",
+    "dup_group": "StringField", "dup_keep": "BooleanField", "label_quality": "FloatField",
+    "is_label_issue": "BooleanField", "excluded": "BooleanField", "exclusion_reason": "StringField",
+}
+_LABELS = ("ground_truth", "suggested")
+# Embedded documents, by the paths compared to decide whether to rewrite them: a label whose
+# text is unchanged is left alone, with its id and the tags reviewers put on it.
+_DOCUMENTS = {
+    "metadata": ("metadata.size_bytes", "metadata.mime_type", "metadata.width", "metadata.height",
+                 "metadata.num_channels"),
+    "ground_truth": ("ground_truth.label",),
+    "suggested": ("suggested.label", "suggested.confidence"),
+}
+_COMPARED = ("filepath", *_SCALARS, *(path for paths in _DOCUMENTS.values() for path in paths))
+_LEGACY_VIEWS = frozenset({"label issues", "near duplicates", "excluded"})
 _BATCH = 1000
 _NAME_RE = re.compile(r"[^A-Za-z0-9._@-]+")
 Progress = Callable[[str, int], Callable[[int], None]]
+Values = dict[str, object]
 
 
 def dataset_name(card: dict) -> str:
@@ -147,27 +175,16 @@ def sample_records(rows: pd.DataFrame, context: Context | None = None) -> pd.Dat
     return records.reset_index(drop=True)
 
 
-def _existing_review_tags(fo, name: str) -> dict[str, list[str]]:
-    """Tags reviewers put on an existing dataset of that name, by ``sample_id``."""
-    if name not in fo.list_datasets():
-        return {}
-    old = fo.load_dataset(name)
-    generated = set(old.info.get(GENERATED_TAGS_KEY, []))
-    if "sample_id" not in old.get_field_schema():
-        return {}
-    ids, tags = old.values(["sample_id", "tags"])
-    return {i: [t for t in tg if t not in generated] for i, tg in zip(ids, tags) if any(t not in generated for t in tg)}
-
-
 def build_dataset(
     rows: pd.DataFrame,
     *,
     name: str | None = None,
     context: Context | None = None,
     media_dir: str | os.PathLike,
+    data_root: str | os.PathLike | None = None,
     progress: Progress | None = None,
 ):
-    """Create (or rebuild, keeping reviewers' tags) the persistent dataset of a manifest.
+    """Create, or update in place, the persistent dataset of a manifest.
 
     Parameters
     ----------
@@ -179,97 +196,265 @@ def build_dataset(
     context : Context, optional
         Extra tables (:func:`curate.browse.context.find_context`).
     media_dir : path
-        Where renderings of DICOM files and crops are cached.
+        Where renderings of the files a browser would show wrongly are cached.
+    data_root : path, optional
+        Where the images are now (default: the data root recorded in the manifest).
     progress : callable, optional
         ``progress(description, total) -> advance(n)``.
 
     Returns
     -------
     fiftyone.core.dataset.Dataset
+
+    Raises
+    ------
+    CurateError
+        The data root is not a folder, or a dataset of that name exists and was not
+        made by curate.
     """
     import fiftyone as fo
-    from fiftyone import ViewField as F
 
     card = rows.attrs.get("card") or {}
     if "data_root" not in card:
         raise CurateError("the manifest has no card (load it with curate.manifest.load_manifest)")
     name = name or dataset_name(card)
-    root = Path(card["data_root"])
     records = sample_records(rows, context)
+    root = _data_root(data_root if data_root is not None else card["data_root"], records["path"], data_root is None)
+    dataset = _open_dataset(fo, name)  # before rendering: a name taken by another dataset fails at once
     advance = progress("adding samples", len(records)) if progress else (lambda n=1: None)
+    wanted, unrendered = _sample_values(fo, records, root, media_dir, advance)
 
-    kept_tags = _existing_review_tags(fo, name)
-    if name in fo.list_datasets():
-        fo.delete_dataset(name)
-    dataset = fo.Dataset(name, persistent=True)
-
-    generated: set[str] = set()
-    unrendered = 0
-    batch = []
-    for record in records.itertuples(index=False):
-        source = Path(record.path) if os.path.isabs(str(record.path)) else root / str(record.path)
-        filepath, shown = media_path(source, _text(record.sha256) or "unknown", record.crop, media_dir)
-        unrendered += not shown
-        tags = list(record.flags)
-        if not _missing(record.is_label_issue) and bool(record.is_label_issue):
-            tags.append("label_issue")
-        if record.excluded:
-            tags.append("excluded")
-        generated.update(tags)
-        tags += [t for t in kept_tags.get(str(record.sample_id), []) if t not in tags]
-        sample = fo.Sample(
-            filepath=filepath,
-            tags=tags,
-            sample_id=str(record.sample_id),
-            source_path=str(record.path),
-            sha256=_text(record.sha256),
-            crop=_text(record.crop),
-            split=_text(record.split),
-            patient_id=_text(record.patient_id),
-            side=_text(record.side),
-            weight=_number(record.weight),
-            repeat=None if _missing(record.repeat) else int(record.repeat),
-            dup_group=_text(record.dup_group),
-            dup_keep=None if _missing(record.dup_keep) else bool(record.dup_keep),
-            label_quality=_number(record.label_quality),
-            is_label_issue=None if _missing(record.is_label_issue) else bool(record.is_label_issue),
-            excluded=bool(record.excluded),
-            exclusion_reason=_text(record.exclusion_reason),
-        )
-        if not _missing(record.label):
-            sample["ground_truth"] = fo.Classification(label=_label(record.label))
-        if not _missing(record.suggested_label):
-            sample["suggested"] = fo.Classification(
-                label=_label(record.suggested_label), confidence=_number(record.suggested_confidence)
-            )
-        batch.append(sample)
-        if len(batch) >= _BATCH:
-            dataset.add_samples(batch, progress=False)
-            advance(len(batch))
-            batch = []
-    if batch:
-        dataset.add_samples(batch, progress=False)
-        advance(len(batch))
-
-    dataset.info = {
+    before = dict(dataset.info)
+    _declare_fields(fo, dataset)
+    generated = _sync_samples(fo, dataset, wanted, set(before.get(GENERATED_TAGS_KEY, [])))
+    views = _save_views(dataset, _curate_views(dataset, records), before.get(SAVED_VIEWS_KEY))
+    _show_tags_on_tiles(fo, dataset)
+    dataset.info.update({
         "manifest": f"{card['name']}@{card['version']}",
         "data_root": str(root),
         "recipe_sha256": card.get("recipe_sha256"),
         GENERATED_TAGS_KEY: sorted(generated),
+        SAVED_VIEWS_KEY: views,
         "unrendered": int(unrendered),
-    }
-    _save_views(dataset, F, records)
+    })
     dataset.save()
     return dataset
 
 
-def _save_views(dataset, F, records: pd.DataFrame) -> None:
+def _data_root(root: str | os.PathLike, paths: pd.Series, recorded: bool) -> Path:
+    """The folder relative paths start from (absolute, as FiftyOne stores file paths)."""
+    root = Path(os.path.abspath(Path(root).expanduser()))
+    if not root.is_dir() and not all(os.path.isabs(str(p)) for p in paths):
+        where = "recorded in the manifest" if recorded else "given"
+        raise CurateError(f"data root {root} ({where}) is not a folder (give --data-root where the images are now)")
+    return root
+
+
+def _sample_values(fo, records: pd.DataFrame, root: Path, media_dir, advance) -> tuple[dict[str, Values], int]:
+    """What each sample should hold, by ``sample_id``, and how many files could not be shown.
+
+    Embedded documents appear as their compared paths (``ground_truth.label``...).
+    """
+    wanted: dict[str, Values] = {}
+    unrendered = reported = 0
+    for i, record in enumerate(records.itertuples(index=False), start=1):
+        source = Path(record.path) if os.path.isabs(str(record.path)) else root / str(record.path)
+        filepath, shown = media_path(source, _text(record.sha256), record.crop, media_dir)
+        unrendered += not shown
+        has_suggestion = not _missing(record.suggested_label)
+        wanted[str(record.sample_id)] = {
+            "filepath": filepath,
+            "tags": _generated_tags(record),
+            "source_path": str(record.path),
+            "sha256": _text(record.sha256),
+            "crop": _text(record.crop),
+            "split": _text(record.split),
+            "patient_id": _text(record.patient_id),
+            "side": _text(record.side),
+            "weight": _number(record.weight),
+            "repeat": None if _missing(record.repeat) else int(record.repeat),
+            "dup_group": _text(record.dup_group),
+            "dup_keep": None if _missing(record.dup_keep) else bool(record.dup_keep),
+            "label_quality": _number(record.label_quality),
+            "is_label_issue": None if _missing(record.is_label_issue) else bool(record.is_label_issue),
+            "excluded": bool(record.excluded),
+            "exclusion_reason": _text(record.exclusion_reason),
+            **_metadata(fo, filepath if shown else None),
+            "ground_truth.label": _label(record.label),
+            "suggested.label": _label(record.suggested_label),
+            "suggested.confidence": _number(record.suggested_confidence) if has_suggestion else None,
+        }
+        if i % 100 == 0 or i == len(records):  # a progress update per file would cost more than a header read
+            advance(i - reported)
+            reported = i
+    return wanted, unrendered
+
+
+def _generated_tags(record) -> list[str]:
+    tags = list(record.flags)
+    if not _missing(record.is_label_issue) and bool(record.is_label_issue):
+        tags.append("label_issue")
+    if record.excluded:
+        tags.append("excluded")
+    return tags
+
+
+def _metadata(fo, filepath: str | None) -> Values:
+    """The image metadata FiftyOne would compute for ``filepath`` (header only), as paths."""
+    try:
+        metadata = fo.ImageMetadata.build_for(filepath) if filepath else None
+    except Exception:  # a file that went missing or that Pillow cannot size: no metadata, as FiftyOne
+        metadata = None
+    paths = _DOCUMENTS["metadata"]
+    return {path: None if metadata is None else getattr(metadata, path.split(".")[1]) for path in paths}
+
+
+def _open_dataset(fo, name: str):
+    """The existing dataset of that name (if curate made it) or a new persistent one."""
+    if name not in fo.list_datasets():
+        return fo.Dataset(name, persistent=True)
+    dataset = fo.load_dataset(name)
+    if len(dataset) and "sample_id" not in dataset.get_field_schema():
+        raise CurateError(f"FiftyOne dataset {name!r} was not made by `curate browse`: pass another --dataset-name")
+    dataset.persistent = True
+    return dataset
+
+
+def _declare_fields(fo, dataset) -> None:
+    schema = dataset.get_field_schema()
+    for name, kind in {"sample_id": "StringField", **_SCALARS}.items():
+        if name not in schema:
+            dataset.add_sample_field(name, getattr(fo, kind))
+    for name in _LABELS:
+        if name not in schema:
+            dataset.add_sample_field(name, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification)
+
+
+def _current_values(dataset) -> dict[str, Values]:
+    """What each sample holds now, by ``sample_id`` (with its FiftyOne ``id`` and tags)."""
+    if not len(dataset):
+        return {}
+    paths = ["sample_id", "id", "tags", *_COMPARED]
+    columns = dataset.values(paths)
+    return {row[0]: dict(zip(paths, row)) for row in zip(*columns)}
+
+
+def _sync_samples(fo, dataset, wanted: dict[str, Values], generated_before: set[str]) -> set[str]:
+    """Delete, add and update samples so that the dataset holds ``wanted``; return curate's tags.
+
+    A sample's tags become curate's new ones plus those reviewers added (every tag
+    that is not in ``generated_before``).
+    """
+    current = _current_values(dataset)
+    generated: set[str] = set()
+    for sample_id, values in wanted.items():
+        generated.update(values["tags"])
+        old_tags = current[sample_id]["tags"] if sample_id in current else []
+        values["tags"] = _merged_tags(values["tags"], old_tags, generated_before)
+    gone = [current[i]["id"] for i in current.keys() - wanted.keys()]
+    if gone:
+        dataset.delete_samples(gone)
+    new = [_sample(fo, values, sample_id) for sample_id, values in wanted.items() if sample_id not in current]
+    for start in range(0, len(new), _BATCH):
+        dataset.add_samples(new[start : start + _BATCH], progress=False)
+    _update_changed(fo, dataset, {i: v for i, v in wanted.items() if i in current}, current)
+    return generated
+
+
+def _merged_tags(ours: list[str], old: Iterable[str], generated_before: set[str]) -> list[str]:
+    reviewers = [t for t in old or [] if t not in generated_before and t not in ours]
+    return [*ours, *reviewers]
+
+
+def _sample(fo, values: Values, sample_id: str):
+    sample = fo.Sample(filepath=values["filepath"], tags=values["tags"], sample_id=sample_id,
+                       **{name: values[name] for name in _SCALARS})
+    for field in _DOCUMENTS:
+        document = _document(fo, field, values)
+        if document is not None:
+            sample[field] = document
+    return sample
+
+
+def _document(fo, field: str, values: Values):
+    """The embedded document ``field`` of a sample's ``values`` (None when there is none)."""
+    if field == "metadata":
+        parts = {path.split(".")[1]: values[path] for path in _DOCUMENTS["metadata"]}
+        return None if parts["size_bytes"] is None else fo.ImageMetadata(**parts)
+    label = values[f"{field}.label"]
+    if label is None:
+        return None
+    if field == "suggested":
+        return fo.Classification(label=label, confidence=values["suggested.confidence"])
+    return fo.Classification(label=label)
+
+
+def _update_changed(fo, dataset, wanted: dict[str, Values], current: dict[str, Values]) -> None:
+    """Write, field by field, only the values that differ from what the samples hold."""
+    def changed(paths: Iterable[str]) -> list[str]:
+        return [i for i, values in wanted.items() if any(not _same(values[p], current[i][p]) for p in paths)]
+
+    for field in ("filepath", "tags", *_SCALARS):
+        ids = changed([field])
+        if ids:
+            dataset.set_values(field, {current[i]["id"]: wanted[i][field] for i in ids}, key_field="id")
+    for field, paths in _DOCUMENTS.items():
+        ids = changed(paths)
+        if ids:
+            documents = {current[i]["id"]: _document(fo, field, wanted[i]) for i in ids}
+            dataset.set_values(field, documents, key_field="id")
+
+
+def _same(new: object, old: object) -> bool:
+    if _missing(new) or _missing(old):
+        return _missing(new) and _missing(old)
+    return new == old
+
+
+def _curate_views(dataset, records: pd.DataFrame) -> dict:
+    """The saved views curate makes: label issues, near duplicates, excluded samples, each split."""
+    from fiftyone import ViewField as F
+
+    views = {}
     kept = F("excluded") != True  # noqa: E712 (a ViewExpression, not a Python comparison)
     if records["is_label_issue"].notna().any():
-        dataset.save_view("label issues", dataset.match(F("is_label_issue") == True).sort_by("label_quality"))  # noqa: E712
+        views["label issues"] = dataset.match(F("is_label_issue") == True).sort_by("label_quality")  # noqa: E712
     if records["dup_group"].notna().any():
-        dataset.save_view("near duplicates", dataset.exists("dup_group").sort_by("dup_group"))
+        views["near duplicates"] = dataset.exists("dup_group").sort_by("dup_group")
     if records["excluded"].any():
-        dataset.save_view("excluded", dataset.match(F("excluded") == True))  # noqa: E712
+        views["excluded"] = dataset.match(F("excluded") == True)  # noqa: E712
     for split in records.loc[~records["excluded"].astype(bool), "split"].dropna().astype(str).unique():
-        dataset.save_view(split, dataset.match(kept & (F("split") == split)))
+        views[split] = dataset.match(kept & (F("split") == split))
+    return views
+
+
+def _save_views(dataset, views: dict, previous: list[str] | None) -> list[str]:
+    """Save curate's views, delete those it made before and no longer makes, keep everyone else's.
+
+    Returns
+    -------
+    list of str
+        The names saved. A reviewer's view that has one of curate's names wins over it.
+    """
+    existing = set(dataset.list_saved_views())
+    # Datasets built before curate recorded its views: its names then were these.
+    ours = set(previous) if previous is not None else existing & (_LEGACY_VIEWS | set(views))
+    for name in sorted((ours & existing) - set(views)):
+        dataset.delete_saved_view(name)
+    saved = []
+    for name, view in views.items():
+        if name in existing and name not in ours:
+            continue
+        dataset.save_view(name, view, description=VIEW_DESCRIPTION, overwrite=True)
+        saved.append(name)
+    return saved
+
+
+def _show_tags_on_tiles(fo, dataset) -> None:
+    """Show sample and label tags (the quality flags) on the grid's tiles, unless someone chose otherwise.
+
+    By default the App shows only the label fields on tiles; the sidebar's checkboxes
+    start from ``app_config.active_fields`` when it is set.
+    """
+    if dataset.app_config.active_fields is None:
+        dataset.app_config.active_fields = fo.ActiveFields(paths=["tags", "_label_tags", *_LABELS])

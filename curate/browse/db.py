@@ -31,6 +31,7 @@ __all__ = [
     "check_port_free",
     "check_database_uri",
     "configure",
+    "media_folder",
     "import_fiftyone",
 ]
 
@@ -162,6 +163,32 @@ def configure(db_dir: str | os.PathLike | None = None) -> Path:
         config.database_dir = os.environ["FIFTYONE_DATABASE_DIR"]
         config.do_not_track = os.environ["FIFTYONE_DO_NOT_TRACK"].lower() in ("1", "true", "yes")
     return folder
+
+
+def media_folder(media_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of the App's renderings, created if needed.
+
+    ``media_dir`` when given, else ``media`` beside the database folder
+    (``FIFTYONE_DATABASE_DIR``: ``<db-dir>/db`` once :func:`configure` ran, so
+    ``<db-dir>/media``), so the cache sits with the database it belongs to.
+
+    Raises
+    ------
+    CurateError
+        When the folder cannot be created.
+    """
+    if media_dir is not None:
+        folder = Path(media_dir).expanduser()
+    elif os.environ.get("FIFTYONE_DATABASE_DIR"):
+        folder = Path(os.environ["FIFTYONE_DATABASE_DIR"]).expanduser().resolve().parent / "media"
+    else:
+        folder = default_db_dir() / "media"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise CurateError(f"cannot create the media folder {folder} ({why}): pass another --media-dir") from None
+    return folder.resolve()
 
 
 def import_fiftyone(db_dir: str | os.PathLike | None = None) -> ModuleType:

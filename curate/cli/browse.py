@@ -37,30 +37,36 @@ def _load(target: str, store):
 @click.option("--catalog", type=click.Path(exists=True, path_type=Path), help="catalog table [default: found in the work folder]")
 @click.option("--quality", type=click.Path(exists=True, path_type=Path), help="quality table [default: found]")
 @click.option("--labels", type=click.Path(exists=True, path_type=Path), help="labels table [default: found]")
+@click.option("--data-root", type=click.Path(path_type=Path), help="where the images are now [default: recorded]")
+@click.option("--media-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="folder of the App's renderings [default: 'media' beside FIFTYONE_DATABASE_DIR, i.e. DB_DIR/media]")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def browse(target, store, db_dir, dataset_name, no_launch, port, address, catalog, quality, labels, quiet):
+def browse(target, store, db_dir, dataset_name, no_launch, port, address, catalog, quality, labels, data_root,
+           media_dir, quiet):
     """Build (or refresh) the FiftyOne dataset of manifest TARGET and open it in the App.
 
-    TARGET is NAME, NAME@VERSION or a version folder. Reviewers' tags on an existing
-    dataset of the same name are kept. Tag samples `exclude` or `relabel:KL2`, then
-    `curate review pull TARGET -o review.csv`.
+    TARGET is NAME, NAME@VERSION or a version folder. Refreshing updates the dataset in
+    place: reviewers' tags, saved views and workspaces are kept. Files a browser would
+    show wrongly (DICOM, 16-bit, crops) are shown through cached 8-bit PNG renderings.
+    Tag samples `exclude` or `relabel:KL2`, then `curate review pull TARGET -o review.csv`.
     """
     from curate.browse.context import find_context
     from curate.browse.dataset import build_dataset
-    from curate.browse.db import check_port_free, configure, import_fiftyone
+    from curate.browse.db import check_port_free, import_fiftyone, media_folder
 
     rows = _load(target, store)
     if not no_launch:
         check_port_free(port, address)  # before the build: a taken port should not cost the build's time
     fo = import_fiftyone(db_dir)
-    folder = configure(db_dir)  # the same folder import_fiftyone used; renderings go next to the database
+    media = media_folder(media_dir)  # after import_fiftyone: FIFTYONE_DATABASE_DIR is then the one in use
     context = find_context(rows, store, catalog=catalog, quality=quality, labels=labels)
     with progress_reporter(not quiet) as progress:
-        dataset = build_dataset(rows, name=dataset_name, context=context, media_dir=folder / "media", progress=progress)
+        dataset = build_dataset(rows, name=dataset_name, context=context, media_dir=media, data_root=data_root,
+                                progress=progress)
     views = ", ".join(dataset.list_saved_views()) or "none"
     _say(f"dataset {dataset.name}: {len(dataset):,} samples; saved views: {views}")
     if dataset.info.get("unrendered"):
-        _say(f"{dataset.info['unrendered']:,} unreadable file(s) could not be rendered")
+        _say(f"{dataset.info['unrendered']:,} file(s) missing or unreadable: the App shows them as missing")
     if no_launch:
         return
     try:

@@ -1,4 +1,4 @@
-"""A tiny manifest for the browse tests: PNGs, two DICOMs, a crop, flags, labels and one exclusion."""
+"""A tiny manifest for the browse tests: PNGs (one 16-bit), two DICOMs, a crop, flags, labels and exclusions."""
 
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ from curate.manifest import build_manifest, write_manifest
 from tests.conftest import knee_like, write_dicom, write_png
 
 N_PATIENTS = 10
+#: The sample stored as a 16-bit PNG holding 12-bit values (what a browser shows almost black).
+SIXTEEN_BIT = (6, "L")
+
+
+def twelve_bit(seed: int, size: int = 32) -> np.ndarray:
+    """A uint16 image with values spread over 0..4095, as 12-bit detectors store them."""
+    return np.random.default_rng(seed).integers(0, 4096, (size, size), dtype=np.uint16)
 
 
 def tiny_store(root: Path) -> tuple[Path, pd.DataFrame]:
@@ -28,6 +35,9 @@ def tiny_store(root: Path) -> tuple[Path, pd.DataFrame]:
             if p < 1:  # DICOM sources: shown through a PNG rendering
                 rel = f"{label}/{9000000 + p}{side}.dcm"
                 write_dicom(data / rel, knee_like(k), patient_id=str(9000000 + p), sop_uid=f"1.2.3.{k}")
+            elif (p, side) == SIXTEEN_BIT:
+                rel = f"{label}/{9000000 + p}{side}.png"
+                write_png(data / rel, twelve_bit(k))
             else:
                 rel = f"{label}/{9000000 + p}{side}.png"
                 write_png(data / rel, knee_like(k))

@@ -8,14 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from curate.browse.context import Context
 from curate.browse.dataset import GENERATED_TAGS_KEY, build_dataset, dataset_name
+from curate.imaging import read_image
 from curate.manifest import load_manifest
-from tests.browse._data import tiny_store
+from tests.browse._data import SIXTEEN_BIT, tiny_store
 
 _RELOAD = """
 import json, sys
@@ -32,6 +34,7 @@ print(json.dumps({
     "tags": ds.count_sample_tags(), "views": sorted(ds.list_saved_views()),
     "persistent": ds.persistent, "info": ds.info,
     "suggested": [s for s in ds.values("suggested.confidence") if s is not None],
+    "metadata": ds.count("metadata.width"), "active": ds.app_config.active_fields.paths,
 }))
 """
 
@@ -83,6 +86,8 @@ def test_dataset_reloads_in_another_process_with_the_manifest_counts(built, tiny
     assert seen["views"] == sorted(["label issues", "near duplicates", "excluded", "train", "val", "test"])
     assert seen["info"]["manifest"] == f"browse-tiny@{card['version']}"
     assert 0.79 < max(seen["suggested"]) < 0.81
+    assert seen["metadata"] == seen["n"]
+    assert {"tags", "_label_tags", "ground_truth"} <= set(seen["active"])  # flags shown on the tiles
     assert calls[0] == ("adding samples", len(rows) + 2) and sum(calls[1:]) == len(rows) + 2
 
 
@@ -97,23 +102,40 @@ def test_saved_views_select_what_they_say(built):
     assert set(dataset.values("ground_truth.label")) == {"0", "1", "2", "3", "4"}
 
 
-def test_dicom_and_crops_are_shown_through_cached_png_renderings(built, tiny):
+def test_dicom_16_bit_and_crops_are_shown_through_cached_png_renderings(built, tiny):
     from PIL import Image
 
     rows, _, _ = tiny
     dataset, media, _ = built
     paths = dict(zip(*dataset.values(["sample_id", "filepath"])))
     by_id = rows.set_index("sample_id")
+    root = Path(rows.attrs["card"]["data_root"])
     dicom = [i for i in by_id.index if by_id.at[i, "path"].endswith(".dcm")]
     cropped = [i for i in by_id.index if isinstance(by_id.at[i, "crop"], str)]
-    assert len(dicom) == 2 and len(cropped) == 1
-    for i in dicom + cropped:
+    patient, side = SIXTEEN_BIT
+    sixteen = [i for i in by_id.index if by_id.at[i, "path"].endswith(f"/{9000000 + patient}{side}.png")]
+    assert len(dicom) == 2 and len(cropped) == 1 and len(sixteen) == 1
+    for i in dicom + cropped + sixteen:
         assert Path(paths[i]).is_relative_to(media) and paths[i].endswith(".png")
         assert by_id.at[i, "sha256"] in Path(paths[i]).name
     assert Image.open(paths[cropped[0]]).size == (28, 28)
     assert Image.open(paths[dicom[0]]).size == (32, 32)
-    plain = next(i for i in by_id.index if i not in dicom + cropped)
-    assert paths[plain] == str(Path(rows.attrs["card"]["data_root"]) / by_id.at[plain, "path"])
+    shown = np.asarray(Image.open(paths[sixteen[0]]))
+    np.testing.assert_array_equal(shown, read_image(root / by_id.at[sixteen[0], "path"]).as_uint8())
+    assert shown.mean() > 64  # not the near-black image a browser makes of the raw file
+    plain = next(i for i in by_id.index if i not in dicom + cropped + sixteen)
+    assert paths[plain] == str(root / by_id.at[plain, "path"])
+
+
+def test_samples_carry_the_metadata_of_what_the_app_shows(built, tiny):
+    rows, _, _ = tiny
+    dataset, _, _ = built
+    assert dataset.count("metadata") == len(dataset)
+    by_id = rows.set_index("sample_id")
+    for sample in dataset.select_by("sample_id", list(by_id.index[:4])):
+        assert (sample.metadata.width, sample.metadata.height) == ((28, 28) if sample.crop else (32, 32))
+        assert sample.metadata.mime_type == "image/png"
+        assert sample.metadata.size_bytes == Path(sample.filepath).stat().st_size
 
 
 def test_reviewer_tags_are_pulled_to_csv_and_survive_a_rebuild(fo, built, tiny, tmp_path):
