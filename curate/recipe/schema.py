@@ -75,6 +75,8 @@ _SCHEMA: dict[str, Any] = {
     "name": _Key("str", required=True, nullable=False),
     "description": _Key("str"),
     "seed": _Key("int", 0, nullable=False),
+    "license": _Key("str"),  # of the data, for dataset cards (hf-imagefolder, croissant)
+    "citation": _Key("str"),
     "review": _Key("str"),
     "source": {
         "loader": _Key("str", required=True, nullable=False, choices=lambda: _loaders()),
