@@ -305,7 +305,12 @@ def _run_locked(recipe: Recipe, *, store, work: Path, root: Path, places: dict, 
 
 
 def _check_outputs(recipe: Recipe, places: dict[str, str]) -> None:
-    """Refuse, before any work, export folders that hold something this recipe did not write."""
+    """Refuse, before any work, outputs that would overwrite what this recipe did not write."""
+    from curate.select.frozen import is_frozen_split
+
+    freeze = _path(recipe.data["split"]["freeze"], **places)
+    if freeze is not None and (freeze.exists() or freeze.is_symlink()) and not is_frozen_split(freeze):
+        raise RecipeError(f"{recipe.where('split.freeze')}: {freeze} exists and is not a frozen split; not overwritten")
     for i, item in enumerate(recipe.data["exports"]):
         try:
             output = _path(item["output"], **{**places, "version": "0" * 16})

@@ -32,7 +32,7 @@ from curate.select._labels import label_text
 from curate.select.errors import SplitError
 from curate.select.splits import SPLIT_COLUMNS, as_split_table, patient_groups
 
-__all__ = ["catalog_fingerprint", "freeze_split", "read_frozen_split", "apply_frozen_split"]
+__all__ = ["catalog_fingerprint", "freeze_split", "is_frozen_split", "read_frozen_split", "apply_frozen_split"]
 
 _METADATA_KEY = b"curate.split"
 FORMAT_VERSION = 1
@@ -76,12 +76,23 @@ def _header(split_table: pd.DataFrame) -> dict:
 def freeze_split(split_table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a split table atomically as a frozen split; rows without a split are left out.
 
+    An existing file is replaced only when it is a frozen split itself: curate never
+    overwrites a file it did not write.
+
     Returns
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    CurateError
+        ``path`` exists and is not a frozen split (or is a folder).
     """
     path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not is_frozen_split(path):
+            raise CurateError(f"{path}: exists and is not a frozen split written by curate; not overwritten (give a new path)")
     rows = split_table[split_table["split"].notna()].sort_values("sample_id")
     frame = pd.DataFrame(
         {
@@ -96,6 +107,17 @@ def freeze_split(split_table: pd.DataFrame, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         pq.write_table(table.replace_schema_metadata(meta), tmp)
     return path
+
+
+def is_frozen_split(path: str | os.PathLike) -> bool:
+    """True for a Parquet file written by :func:`freeze_split`."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        return _METADATA_KEY in (pq.read_schema(path).metadata or {})
+    except (pa.ArrowInvalid, OSError):
+        return False
 
 
 def read_frozen_split(path: str | os.PathLike) -> pd.DataFrame:

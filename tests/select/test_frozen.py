@@ -132,3 +132,22 @@ def test_a_frozen_split_that_leaks_or_is_not_one_is_refused(tmp_path, catalog):
         read_frozen_split(tmp_path / "not_a_split.parquet")
     with pytest.raises(CurateError, match="no such frozen split file"):
         read_frozen_split(tmp_path / "missing.parquet")
+
+
+def test_freezing_never_overwrites_a_file_curate_did_not_write(tmp_path):
+    from curate.select.frozen import freeze_split as freeze
+
+    table = pd.DataFrame(
+        {"sample_id": ["a", "b"], "patient_id": ["p1", "p2"], "label": [0, 1], "split": ["train", "test"]}
+    )
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    with pytest.raises(CurateError, match="not a frozen split written by curate"):
+        freeze(table, notes)
+    assert notes.read_text() == "my notes\n"
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(CurateError, match="not overwritten"):
+        freeze(table, tmp_path / "folder")
+    frozen = freeze(table, tmp_path / "split.parquet")
+    freeze(table.assign(split=["test", "train"]), frozen)  # its own file may be replaced
+    assert list(pd.read_parquet(frozen)["split"]) == ["test", "train"]
