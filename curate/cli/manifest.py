@@ -26,7 +26,7 @@ def _say(line: str) -> None:
 
 @click.group("manifest")
 def manifest() -> None:
-    """Versioned manifests: list, show, diff, verify and trace them.
+    """Versioned manifests: list, show, diff, verify, trace them, and check the store (fsck).
 
     M is NAME (its latest version), NAME@VERSION (a unique prefix will do) or a version folder.
     """
@@ -131,8 +131,35 @@ def verify(ref, store, data_root, as_json):
                 _say(f"{kind}: {item['path']} (samples {', '.join(item['sample_ids'])})")
             if len(result[kind]) > 20:
                 _say(f"... and {len(result[kind]) - 20:,} more {kind}")
+        if result["rows"] != "match the card":
+            _say(f"rows: {result['rows']}")
         _say("ok" if result["ok"] else f"{len(result['missing']):,} missing, {len(result['modified']):,} modified")
     if not result["ok"]:
+        sys.exit(1)
+
+
+@manifest.command("fsck")
+@store_option
+@click.option("--repair", is_flag=True, help="remove killed runs' temporaries and repair LATEST")
+@json_option
+def fsck(store, repair, as_json):
+    """Check the store: killed runs' leftovers, LATEST, unreadable or inconsistent versions, parents.
+
+    Exit code 1 while a problem is left unrepaired.
+    """
+    from curate.manifest.fsck import check_store
+    from curate.manifest.store import _store
+
+    problems = check_store(store, repair=repair)
+    if as_json:
+        print_json({"store": str(_store(store)), "problems": problems})
+    else:
+        for p in problems:
+            state = "repaired" if p["repaired"] else "found"
+            _say(f"{state}: {p['name'] or '(store)'}: {p['problem']}: {p['detail']}")
+        left = sum(not p["repaired"] for p in problems)
+        _say(f"{_store(store)}: " + ("ok" if not problems else f"{len(problems)} problem(s), {left} left"))
+    if any(not p["repaired"] for p in problems):
         sys.exit(1)
 
 

@@ -178,7 +178,7 @@ class ImagePlacer:
         for done, failures in map_chunks(partial(_render_chunk, options=options), chunked(queue, size), executor):
             if failures:
                 sample_id, message = failures[0]
-                raise CurateError(f"sample {sample_id}: {message}")
+                raise CurateError(f"sample {sample_id}: {message}; the scan's exclusions leave unreadable files out")
             if advance:
                 advance(done)
         self.converted += len(queue)
