@@ -74,8 +74,9 @@ def _curate(tmp: Path, *args: str, kill_before: str | None = None) -> subprocess
     if kill_before is not None:
         env["KILL_BEFORE"] = kill_before
         command = [sys.executable, "-c", KILLER]
+    places = ["--store", str(tmp / "store")] + (["--work", str(tmp / "work")] if args[0] == "run" else [])
     return subprocess.Popen(
-        [*command, *args, "--store", str(tmp / "store"), "--work", str(tmp / "work")],
+        [*command, *args, *places],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
