@@ -247,15 +247,16 @@ def _canonical_label(labels: pd.Series, name: str, problems: list[str]) -> pd.Se
     return labels.astype("string")
 
 
-def _metadata(catalog_path: Path, data_root: Path) -> bytes:
+def _metadata(catalog_path: Path, data_root: Path, deid: dict | None = None) -> bytes:
     data_root = data_root.resolve()
     try:
         relative = os.path.relpath(data_root, catalog_path.resolve().parent)
     except ValueError:  # another drive on Windows
         relative = None
-    return json.dumps(
-        {"schema_version": SCHEMA_VERSION, "data_root": relative, "data_root_absolute": str(data_root)}
-    ).encode("utf-8")
+    record = {"schema_version": SCHEMA_VERSION, "data_root": relative, "data_root_absolute": str(data_root)}
+    if deid:
+        record["deid"] = deid
+    return json.dumps(record).encode("utf-8")
 
 
 def write_catalog(df: pd.DataFrame, path: str | os.PathLike, data_root: str | os.PathLike) -> Path:
@@ -263,12 +264,13 @@ def write_catalog(df: pd.DataFrame, path: str | os.PathLike, data_root: str | os
 
     The data root is recorded both relative to the catalog file and absolute, so
     the catalog is found again whether it moves together with its data or alone.
+    A de-identified catalog (``df.attrs["deid"]``, :mod:`curate.deid`) records how.
     """
     path = Path(path)
     table_df = validate_catalog(df, name=str(path))
     table = pa.Table.from_pandas(table_df, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
-    metadata[_METADATA_KEY] = _metadata(path, Path(data_root))
+    metadata[_METADATA_KEY] = _metadata(path, Path(data_root), df.attrs.get("deid"))
     table = table.replace_schema_metadata(metadata)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -293,9 +295,12 @@ def read_catalog(path: str | os.PathLike, *, data_root: str | os.PathLike | None
     path = Path(path)
     table = read_parquet_table(path, "catalog", CatalogError)
     df = validate_catalog(table.to_pandas(), name=str(path))
+    raw = (table.schema.metadata or {}).get(_METADATA_KEY)
     if data_root is None:
-        data_root = _recorded_root(path, (table.schema.metadata or {}).get(_METADATA_KEY))
+        data_root = _recorded_root(path, raw)
     df.attrs["data_root"] = str(Path(data_root).resolve())
+    if raw is not None and json.loads(raw).get("deid"):
+        df.attrs["deid"] = json.loads(raw)["deid"]
     return df
 
 

@@ -34,19 +34,6 @@ def _work(store: str | os.PathLike | None) -> Path:
     return default_work(store)
 
 
-def _find_catalog(card: dict, work: Path) -> pd.DataFrame | None:
-    from curate.catalog import read_catalog
-    from curate.select.frozen import catalog_fingerprint
-
-    for path in sorted(work.glob("catalog/*/catalog.parquet")):
-        try:
-            catalog = read_catalog(path)
-        except Exception:  # a stale or foreign file: not ours to diagnose
-            continue
-        if catalog_fingerprint(catalog) == card.get("catalog_fingerprint"):
-            return catalog
-    return None
-
 
 def _covers(table: pd.DataFrame, rows: pd.DataFrame, hash_column: str | None = None) -> bool:
     """Every manifest sample is in ``table`` (with the same file hash when one is given)."""
@@ -113,21 +100,23 @@ def find_context(
     if not work.is_dir():
         return found
     if found.catalog is None:
-        found.catalog = _find_catalog(card, work)
+        from curate.recipe.runner import find_work_catalog
+
+        found.catalog = find_work_catalog(card, work=work)
     if found.quality is None:
         found.quality = _first_covering(sorted(work.glob("scan/*/quality.parquet")), read_quality, rows, "file_sha256")
     if found.labels is None:
         found.labels = _first_covering(sorted(work.glob("labels/*/labels.parquet")), read_labels_table, rows)
     if found.selection is None and card.get("name"):
-        path = work / "runs" / card["name"] / "selection.parquet"
-        if path.is_file():
+        wanted = set(rows["sample_id"].astype(str))
+        # one folder per run's content (runs/NAME/KEY/): only the run that made this version will do
+        for path in sorted((work / "runs" / card["name"]).glob("*/selection.parquet")):
             try:
                 table = read_selection(path)
             except Exception:
-                table = None
-            # The run folder is rewritten by the next run: only the run that made this version will do.
-            if table is not None and "selected" in table.columns:
-                chosen = set(table.loc[table["selected"].astype(bool), "sample_id"].astype(str))
-                if chosen == set(rows["sample_id"].astype(str)):
+                continue
+            if "selected" in table.columns:
+                if set(table.loc[table["selected"].astype(bool), "sample_id"].astype(str)) == wanted:
                     found.selection = table
+                    break
     return found

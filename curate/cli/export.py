@@ -33,10 +33,12 @@ _FORMATS = ("llava", "hf-imagefolder", "imagefolder", "csv", "jsonl", "croissant
 @click.option("--clahe/--no-clahe", default=None, help="contrast-limited adaptive histogram equalization")
 @click.option("--image-format", type=click.Choice(["png", "jpeg"]), help="file format of rendered images [default: png]")
 @click.option("--workers", type=click.IntRange(min=1), help="local processes rendering images [default: all cores]")
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the private catalog of a de-identified manifest [default: found in the work folder]")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @json_option
 def export(ref, fmt, output, store, link, data_root, question, answer, size, fit, bit_depth, window, percentiles,
-           clahe, image_format, workers, quiet, as_json):
+           clahe, image_format, workers, catalog, quiet, as_json):
     """Export manifest M (NAME, NAME@VERSION or a version folder) for a trainer.
 
     A sample repeated n times appears n times in llava lists and hf-imagefolder
@@ -56,10 +58,16 @@ def export(ref, fmt, output, store, link, data_root, question, answer, size, fit
          "percentiles": percentiles, "clahe": clahe, "image_format": image_format}
     )
     manifest = open_manifest(ref, store)
+    sources = None
+    if manifest.card.get("deid"):
+        from curate.catalog import read_catalog
+        from curate.recipe.runner import find_work_catalog
+
+        sources = read_catalog(catalog) if catalog else find_work_catalog(manifest.card, store)
     with progress_reporter(not quiet and not as_json) as progress:
         record = export_manifest(
             manifest, fmt, output, link=link, data_root=data_root, question=question, answer=answer,
-            preprocessing=preprocessing, executor=Executor(workers=workers), progress=progress,
+            preprocessing=preprocessing, executor=Executor(workers=workers), progress=progress, catalog=sources,
         )
     if as_json:
         print_json(record)

@@ -24,6 +24,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
 from curate._io import atomic_directory
 from curate.errors import CurateError
 from curate.export._files import LINKS, ImagePlacer, check_output, write_record
@@ -59,6 +61,27 @@ FORMATS: dict[str, Callable[..., dict]] = {
 FINISHERS: dict[str, Callable[..., dict]] = {"croissant": finish_croissant}
 
 
+def private_paths(manifest, catalog: pd.DataFrame | None) -> tuple[dict[str, str], str]:
+    """Sample id -> relative path, and the data root, of a de-identified manifest, from its private catalog.
+
+    Raises
+    ------
+    CurateError
+        No catalog, or one that is not this manifest's.
+    """
+    from curate.select.frozen import catalog_fingerprint
+
+    if catalog is None:
+        raise CurateError(
+            f"{manifest.ref} is de-identified: its files are named only in its private catalog; "
+            "give it (--catalog, or run the export from its recipe)"
+        )
+    if catalog_fingerprint(catalog) != manifest.card.get("catalog_fingerprint"):
+        raise CurateError(f"the catalog given is not the one {manifest.ref} was made from (fingerprints differ)")
+    paths = dict(zip(catalog["sample_id"].astype(str), catalog["path"].astype(str)))
+    return paths, catalog.attrs["data_root"]
+
+
 def export_manifest(
     manifest,
     fmt: str,
@@ -71,6 +94,7 @@ def export_manifest(
     preprocessing: Preprocessing | dict | None = None,
     executor: Executor | None = None,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    catalog: pd.DataFrame | None = None,
 ) -> dict:
     """Export ``manifest`` (a :class:`~curate.manifest.Manifest`) to ``output`` in format ``fmt``.
 
@@ -95,6 +119,10 @@ def export_manifest(
         Where images are rendered (default: local processes).
     progress : callable, optional
         ``progress(description, total)`` returning ``advance(n)``.
+    catalog : DataFrame, optional
+        The private catalog of a de-identified manifest (its files are named nowhere
+        else). Such an export copies or renders every image under its sample id, so
+        no path, file name, link target or text chunk of a source leaves with it.
 
     Returns
     -------
@@ -116,8 +144,16 @@ def export_manifest(
     if not isinstance(preprocessing, Preprocessing):
         preprocessing = Preprocessing.from_dict(preprocessing)
     output = check_output(output)
+    deid = bool(manifest.card.get("deid"))
+    paths = None
+    if deid:
+        paths, catalog_root = private_paths(manifest, catalog)
+        data_root = data_root if data_root is not None else catalog_root
+        if link == "symlink":
+            link = "copy"  # a link's target names the source file
     placer = ImagePlacer(
-        data_root if data_root is not None else manifest.card["data_root"], link, preprocessing, executor
+        data_root if data_root is not None else manifest.card["data_root"], link, preprocessing, executor,
+        paths=paths, render_all=deid,
     )
     options = {}
     if fmt == "llava":

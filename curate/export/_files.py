@@ -73,6 +73,12 @@ class ImagePlacer:
         Trainer-side preprocessing (default: none, files as decoded).
     executor : Executor, optional
         Where renderings run (default: local processes).
+    paths : dict, optional
+        Sample id -> path under ``data_root``, for manifests that name no files
+        (de-identified: the private catalog's paths).
+    render_all : bool
+        Render every image, even those a reader would show as they are: a
+        re-encoded file carries no text chunks or metadata of its source.
     """
 
     def __init__(
@@ -81,6 +87,9 @@ class ImagePlacer:
         link: str = "symlink",
         preprocessing: Preprocessing | None = None,
         executor: Executor | None = None,
+        *,
+        paths: dict[str, str] | None = None,
+        render_all: bool = False,
     ):
         if link not in LINKS:
             raise CurateError(f"unknown link {link!r}: {', '.join(LINKS)}")
@@ -97,6 +106,13 @@ class ImagePlacer:
         self._queued: set[str] = set()
         self._folders: tuple[Path, Path] | None = None
         self._policy: dict[tuple[str, str], str | None] = {}
+        self.paths = paths
+        self.render_all = render_all
+
+    @property
+    def private(self) -> bool:
+        """True when nothing written may name a source file (de-identified manifests)."""
+        return self.paths is not None
 
     def bind(self, tmp: Path, output: Path) -> None:
         """Say that files written under ``tmp`` will live under ``output`` (see :meth:`final_path`)."""
@@ -111,18 +127,24 @@ class ImagePlacer:
 
     def source(self, row) -> Path:
         """The sample's file, absolute; a missing one is a one-line error naming the sample."""
-        source = (self.data_root / str(row["path"])).resolve()
+        relative = self.paths.get(str(row["sample_id"])) if self.paths is not None else str(row["path"])
+        if relative is None:
+            raise CurateError(f"sample {row['sample_id']}: not in the private catalog given")
+        source = (self.data_root / relative).resolve()
         if not source.is_file():
-            raise CurateError(f"sample {row['sample_id']}: {source} not found (run `curate manifest verify`)")
+            where = f"sample {row['sample_id']}" if self.private else f"sample {row['sample_id']}: {source}"
+            raise CurateError(f"{where} not found (run `curate manifest verify`)")
         return source
 
     def conversion(self, row) -> str | None:
         """Why the sample's image is rendered instead of linked (None: linked as it is)."""
         crop = _crop_text(row.get("crop"))
-        key = (str(row["path"]), crop)
+        key = (str(self.source(row)) if self.private else str(row["path"]), crop)
         if key not in self._policy:
             if self.preprocessing.changes_pixels:
                 self._policy[key] = "preprocessing"
+            elif self.render_all:
+                self._policy[key] = "de-identified: re-encoded"
             elif Path(key[0]).suffix.lower() not in IMAGE_EXTENSIONS:
                 self._policy[key] = why_converted(self.source(row), crop) or "extension"
             else:

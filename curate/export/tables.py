@@ -5,6 +5,8 @@ trainer opens: the source file under the export's data root (``--data-root``, el
 recorded one) when a plain Pillow reader shows it as it is, else a rendering written
 into the export's ``images/`` folder (16-bit files, DICOM, crops, and every image when
 preprocessing is asked for). Every source file must be there, as for the other formats.
+For a de-identified manifest every image is rendered into ``images/``, ``image`` is
+relative to the table and there is no ``path`` column.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ def _with_image(manifest, folder: Path, placer: ImagePlacer) -> pd.DataFrame:
     for record in rows.to_dict("records"):
         if placer.conversion(record) is None:
             paths.append(str(placer.source(record)))
+        elif placer.private:  # de-identified: no absolute path, relative to the table
+            paths.append(f"{IMAGE_FOLDER}/{placer.place(record, images)}")
         else:
             paths.append(str(placer.final_path(images / placer.place(record, images))))
     rows.insert(1, "image", paths)
-    return rows
+    return rows.drop(columns="path") if placer.private else rows
 
 
 def write_csv(manifest, folder: Path, placer: ImagePlacer) -> dict:

@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,6 +227,11 @@ def build_manifest(
     if "crop" in source.columns:
         rows["crop"] = source["crop"].astype("string").to_numpy()
     rows["sha256"] = _file_hashes(rows, source, quality, root)
+    deid = catalog.attrs.get("deid")
+    if deid:
+        # a de-identified manifest names no file: the private catalog links sample ids to files
+        suffixes = rows["path"].astype(str).map(lambda p: os.path.splitext(p)[1].lower())
+        rows["path"] = pd.array(rows["sample_id"].astype(str) + suffixes, dtype="string")
     if quality is not None:
         _join_columns(rows, quality, _QUALITY_COLUMNS)
     if labels is not None:
@@ -251,7 +257,8 @@ def build_manifest(
         "recipe": recipe,
         "recipe_sha256": parameters["recipe_sha256"],
         "catalog_fingerprint": parameters["catalog_fingerprint"],
-        "data_root": root,
+        "data_root": None if deid else root,
+        "deid": jsonable(deid) if deid else None,
         "parent": parent,
         "seed": seed,
         "rows_sha256": rows_hash(rows),

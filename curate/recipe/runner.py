@@ -42,6 +42,26 @@ def default_work(store: str | os.PathLike | None = None) -> Path:
     return store_path.resolve().parent / ".curate" / "work"
 
 
+def find_work_catalog(card: dict, store: str | os.PathLike | None = None, work: str | os.PathLike | None = None):
+    """The catalog a manifest was made from, found in the work folder by its fingerprint (None if absent).
+
+    A de-identified manifest names its files only there; browsing uses it for the
+    side, duplicates and excluded samples.
+    """
+    from curate.catalog import read_catalog
+    from curate.select.frozen import catalog_fingerprint
+
+    folder = Path(work) if work is not None else default_work(store)
+    for path in sorted(folder.glob("catalog/*/catalog.parquet")):
+        try:
+            catalog = read_catalog(path)
+        except Exception:  # a stale or foreign file: not ours to diagnose
+            continue
+        if catalog_fingerprint(catalog) == card.get("catalog_fingerprint"):
+            return catalog
+    return None
+
+
 def _key(*parts: Any) -> str:
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -94,6 +114,13 @@ def _check_inputs(recipe: Recipe, root: Path, places: dict[str, str]) -> None:
     frozen = _path(data["split"]["frozen"], **places)
     if frozen is not None and not frozen.is_file():
         raise RecipeError(f"{recipe.where('split.frozen')}: frozen split {frozen} does not exist")
+    if data["deid"]["enabled"]:
+        from curate.deid import read_key
+
+        try:
+            read_key(_path(data["deid"]["key_file"], **places))
+        except CurateError as exc:
+            raise RecipeError(f"{recipe.where('deid.key_file')}: {exc}") from None
     for key in ("embeddings", "pred_probs"):
         given = _path(data["labels"][key], **places)
         if data["labels"]["enabled"] and given is not None and not given.is_file():
@@ -176,9 +203,17 @@ def _run_locked(recipe: Recipe, *, store, work: Path, root: Path, places: dict, 
         left_out = len(task_problems)
     if catalog.empty:
         raise CurateError(f"{recipe.where('source')}: the source gives no samples")
+    deid_record = None
+    if data["deid"]["enabled"]:
+        from curate.deid import Deid, deidentify_catalog, read_key
+
+        cfg = data["deid"]
+        deid = Deid(read_key(_path(cfg["key_file"], **places)), dates=cfg["dates"], keep=tuple(cfg["keep"]))
+        catalog, _ = deidentify_catalog(catalog, deid)
+        deid_record = deid.record()
     data_root = Path(result.data_root).resolve()
     catalog_key = _key("catalog", data["source"]["loader"], data["source"]["options"], str(data_root),
-                       data["task"], catalog_fingerprint(catalog))
+                       data["task"], deid_record, catalog_fingerprint(catalog))
     catalog_path = work / "catalog" / catalog_key / "catalog.parquet"
     reused = catalog_path.is_file()
     if not reused:
@@ -297,8 +332,9 @@ def _run_locked(recipe: Recipe, *, store, work: Path, root: Path, places: dict, 
           "samples": manifest.card["samples"], "rows": manifest.card["rows"], "reused": not new_version,
           "seconds": round(time.perf_counter() - start, 2)})
 
+    sources = read_catalog(catalog_path) if manifest.card.get("deid") else None
     for item in data["exports"]:
-        done(_export(manifest, item, {**places, "version": manifest.version}))
+        done(_export(manifest, item, {**places, "version": manifest.version}, sources))
 
     return {"name": manifest.name, "version": manifest.version, "ref": manifest.ref, "new_version": new_version,
             "parent": manifest.card.get("parent"), "stages": stages}
@@ -351,7 +387,7 @@ def _flagged(summary: dict) -> dict:
     }
 
 
-def _export(manifest, item: dict, places: dict[str, str]) -> dict:
+def _export(manifest, item: dict, places: dict[str, str], sources=None) -> dict:
     """Export once per version and preprocessing: an output already holding that export is kept."""
     from curate.export import export_manifest
     from curate.recipe.schema import PREPROCESSING_KEYS
@@ -368,6 +404,6 @@ def _export(manifest, item: dict, places: dict[str, str]) -> dict:
         ):
             return {"stage": "export", "format": item["format"], "output": str(output), "reused": True, "seconds": 0.0}
     export_manifest(manifest, item["format"], output, link=item["link"], question=item["question"],
-                    answer=item["answer"], preprocessing=preprocessing)
+                    answer=item["answer"], preprocessing=preprocessing, catalog=sources)
     return {"stage": "export", "format": item["format"], "output": str(output), "reused": False,
             "seconds": round(time.perf_counter() - start, 2)}

@@ -78,6 +78,13 @@ _SCHEMA: dict[str, Any] = {
     "license": _Key("str"),  # of the data, for dataset cards (hf-imagefolder, croissant)
     "citation": _Key("str"),
     "review": _Key("str"),
+    # de-identification (curate.deid): keyed pseudonyms, dates shifted or dropped, no paths out
+    "deid": {
+        "enabled": _Key("bool", False, nullable=False),
+        "key_file": _Key("str"),
+        "dates": _Key("str", "shift", nullable=False, choices=("shift", "drop")),
+        "keep": _Key("strlist", []),
+    },
     "source": {
         "loader": _Key("str", required=True, nullable=False, choices=lambda: _loaders()),
         "data_root": _Key("str"),
@@ -346,6 +353,8 @@ def _check_values(data: dict, recipe: Recipe) -> None:
         raise RecipeError(f"{recipe.where('split')}: split.fractions and split.seed make a new split: add method: new")
     if split["fractions"] is not None:
         wrap("split.fractions", lambda: parse_fractions(split["fractions"]))
+    if data["deid"]["enabled"] and not data["deid"]["key_file"]:
+        raise RecipeError(f"{recipe.where('deid')}: deid.enabled needs deid.key_file: PATH (a secret kept outside the repository)")
     labels = data["labels"]
     if labels["embeddings"] is not None and labels["pred_probs"] is not None:
         raise RecipeError(f"{recipe.where('labels')}: give labels.embeddings or labels.pred_probs, not both")
