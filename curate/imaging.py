@@ -12,8 +12,10 @@ never an unhandled exception.
 from __future__ import annotations
 
 import enum
+import errno
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ __all__ = [
     "decode_image",
     "read_dicom_header",
     "is_dicom",
+    "regular_file_failure",
     "to_uint8",
 ]
 
@@ -54,6 +57,8 @@ class DecodeReason(str, enum.Enum):
     MISSING_TRANSFER_SYNTAX = "missing_transfer_syntax"
     MISSING_PIXEL_DATA = "missing_pixel_data"
     BAD_CROP = "crop_outside_image"
+    NOT_A_REGULAR_FILE = "not_a_regular_file"
+    BROKEN_LINK = "broken_link"
     UNREADABLE = "unreadable"
 
 
@@ -128,9 +133,67 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
 
 
+# What each kind of non-file is, in the words a user would look for.
+_NOT_FILES = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def regular_file_failure(path: str | os.PathLike) -> DecodeFailure | None:
+    """Why ``path`` is not a regular file (or a link to one), found without opening it.
+
+    Opening a named pipe waits for a writer that never comes, a socket cannot be
+    opened at all and a device may never end: such paths are named, never read.
+
+    Parameters
+    ----------
+    path : path
+        The file to check; symbolic links are followed.
+
+    Returns
+    -------
+    DecodeFailure or None
+        None for a regular file. Otherwise the failure to report:
+        ``NOT_A_REGULAR_FILE`` (pipe, socket, device, folder), ``BROKEN_LINK``
+        (a link to nothing, or a loop of links), ``MISSING_FILE`` or ``UNREADABLE``.
+    """
+    name = os.fspath(path)
+    try:
+        mode = os.stat(name).st_mode  # os.stat, not Path.stat: a scan checks every file
+    except OSError as exc:
+        return _stat_failure(name, exc)
+    if stat.S_ISREG(mode):
+        return None
+    return DecodeFailure(name, DecodeReason.NOT_A_REGULAR_FILE, _NOT_FILES.get(stat.S_IFMT(mode), "a special file"))
+
+
+def _stat_failure(name: str, exc: OSError) -> DecodeFailure:
+    if exc.errno == errno.ELOOP:
+        return DecodeFailure(name, DecodeReason.BROKEN_LINK, "a loop of symbolic links")
+    if exc.errno == errno.ENOENT and os.path.islink(name):
+        try:
+            target = os.readlink(name)
+        except OSError:  # removed since the stat: the link is just as broken
+            target = "?"
+        return DecodeFailure(name, DecodeReason.BROKEN_LINK, f"a symbolic link to {target!r}, which does not exist")
+    if exc.errno == errno.ENOENT:
+        return DecodeFailure(name, DecodeReason.MISSING_FILE, "no such file")
+    return DecodeFailure(name, DecodeReason.UNREADABLE, exc.strerror or str(exc))
+
+
 def is_dicom(path: str | os.PathLike) -> bool:
-    """True when the file starts with a DICOM preamble or has a DICOM extension."""
+    """True when the file starts with a DICOM preamble or has a DICOM extension.
+
+    Only regular files are opened (see :func:`regular_file_failure`); anything
+    else is not DICOM.
+    """
     path = Path(path)
+    if regular_file_failure(path) is not None:
+        return False
     try:
         with open(path, "rb") as fh:
             head = fh.read(132)
@@ -146,6 +209,7 @@ def read_image(path: str | os.PathLike, crop: tuple[int, int, int, int] | None =
     ----------
     path : path
         An image file (PNG, JPEG, TIFF, BMP or DICOM, with or without extension).
+        A pipe, socket, device or broken link is reported, never opened.
     crop : (x0, y0, x1, y1), optional
         Pixel box (half-open) of the region that is the sample.
 
@@ -159,6 +223,9 @@ def read_image(path: str | os.PathLike, crop: tuple[int, int, int, int] | None =
         With a :class:`DecodeReason` when the file cannot be decoded.
     """
     path = Path(path)
+    failure = regular_file_failure(path)
+    if failure is not None:
+        raise failure
     try:
         data = path.read_bytes()
     except FileNotFoundError:

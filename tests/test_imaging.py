@@ -6,8 +6,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, read_dicom_header, read_image, try_read_image
+from curate.imaging import (
+    DecodedImage,
+    DecodeFailure,
+    DecodeReason,
+    is_dicom,
+    read_dicom_header,
+    read_image,
+    regular_file_failure,
+    try_read_image,
+)
+from curate.quality.measures import measure_file
 from tests.conftest import write_dicom, write_png
+from tests.loaders._odd import deadline, make_odd_entries
 
 
 @pytest.fixture
@@ -224,3 +235,41 @@ def test_header_chunks_the_fast_path_cannot_judge_go_to_pillow(ramp):
     with pytest.raises(DecodeFailure):
         _read_pillow(bad_crc, "x.png")  # Pillow refuses what libpng would only warn about
     assert _read_gray_png(_with_chunk(data, b"tEXt", b"note\x00hello")) is not None  # a good text chunk is fine
+
+
+@pytest.fixture
+def odd_entries(tmp_path):
+    """A named pipe, a socket, broken links and a folder, each named like an image; the test fails at 30 s."""
+    with deadline(30):
+        expected = {name: DecodeReason(kind) for name, kind in make_odd_entries(tmp_path, "{kind}.dcm").items()}
+        (tmp_path / "folder.dcm").mkdir()
+        yield tmp_path, expected | {"folder.dcm": DecodeReason.NOT_A_REGULAR_FILE}
+
+
+def test_pipes_sockets_broken_links_and_folders_are_named_never_opened(odd_entries):
+    folder, expected = odd_entries
+    for name, reason in expected.items():
+        failure = try_read_image(folder / name)
+        assert (name, failure.reason) == (name, reason)
+        assert regular_file_failure(folder / name).reason is reason
+        assert not is_dicom(folder / name)  # a .dcm name alone does not make one
+    assert try_read_image(folder / "pipe.dcm").detail == "a named pipe (FIFO)"
+    assert try_read_image(folder / "socket.dcm").detail == "a socket"
+    assert try_read_image(folder / "loop.dcm").detail == "a loop of symbolic links"
+    dangling = try_read_image(folder / "dangling.dcm").detail
+    assert dangling == "a symbolic link to 'does-not-exist.dcm', which does not exist"
+    assert regular_file_failure(folder / "nope.dcm").reason is DecodeReason.MISSING_FILE
+
+
+def test_a_link_to_a_file_is_a_regular_file(tmp_path, ramp):
+    (tmp_path / "link.png").symlink_to(write_png(tmp_path / "a.png", ramp))
+    assert regular_file_failure(tmp_path / "link.png") is None
+    assert read_image(tmp_path / "link.png").shape == (48, 64)
+
+
+def test_the_scan_measures_pipes_and_broken_links_as_unreadable_without_opening_them(odd_entries):
+    folder, expected = odd_entries
+    for name, reason in expected.items():
+        row = measure_file(folder / name)
+        assert (row["readable"], row["error"], row.get("file_sha256")) == (False, reason.value, None)
+    assert measure_file(folder / "pipe.dcm")["error_detail"] == "a named pipe (FIFO)"

@@ -21,7 +21,7 @@ import numpy as np
 import xxhash
 
 from curate._opencv import one_opencv_thread, opencv
-from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, decode_image
+from curate.imaging import DecodedImage, DecodeFailure, DecodeReason, decode_image, regular_file_failure
 from curate.quality.pixel_pass import PixelPass, pixel_pass
 from curate.quality.similarity import fingerprint_pixels, fingerprints, per_shape
 
@@ -322,6 +322,11 @@ def measure_pixels(image: DecodedImage) -> dict[str, object]:
 def _read_and_decode(path: str | os.PathLike, crop: tuple[int, int, int, int] | None) -> tuple[dict, DecodedImage | None]:
     """The file's row so far and its decoded image (None when it cannot be read or decoded)."""
     row: dict[str, object] = {"readable": False, "error": None, "error_detail": None}
+    # Checked before open(): opening a named pipe would wait for a writer forever.
+    failure = regular_file_failure(path)
+    if failure is not None:
+        row.update(error=failure.reason.value, error_detail=failure.detail)
+        return row, None
     try:
         with open(path, "rb") as fh:  # not Path.read_bytes: pathlib's parsing costs as much as the read
             data = fh.read()
