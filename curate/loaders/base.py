@@ -12,8 +12,11 @@ import pandas as pd
 
 from curate.catalog import validate_catalog
 from curate.errors import LoaderError
+from curate.imaging import regular_file_failure
 
 __all__ = ["Option", "LoadResult", "Loader", "get_loader", "loader_class", "available_loaders", "problems_table"]
+
+Problem = tuple[str, str, str]
 
 ENTRY_POINT_GROUP = "curate.loaders"
 PROBLEM_COLUMNS = ("kind", "where", "detail")
@@ -57,7 +60,7 @@ class LoadResult:
     problems: pd.DataFrame = field(default_factory=lambda: problems_table([]))
 
 
-def problems_table(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+def problems_table(rows: list[Problem]) -> pd.DataFrame:
     """Build a problems table from ``(kind, where, detail)`` tuples, sorted for stable output."""
     table = pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS), dtype="string")
     return table.sort_values(list(PROBLEM_COLUMNS), kind="stable").reset_index(drop=True)
@@ -138,15 +141,81 @@ def get_loader(name: str) -> Loader:
     return loader_class(name)()
 
 
-def list_files(root: Path, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[Path]:
-    """Every non-hidden file below ``root`` with one of ``extensions``, sorted."""
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for fname in filenames:
-            if not fname.startswith(".") and Path(fname).suffix.lower() in extensions:
-                files.append(Path(dirpath) / fname)
-    return sorted(files)
+def file_problem(path: Path, where: str, outcome: str = "not cataloged") -> Problem | None:
+    """The problem of a path that is not a regular file (or a link to one), found without opening it.
+
+    Parameters
+    ----------
+    path : Path
+        The entry to check.
+    where : str
+        How the problem names it (its path relative to the source).
+    outcome : str
+        What the loader does with it, appended to the reason.
+
+    Returns
+    -------
+    (kind, where, detail) or None
+        None for a regular file; else the kind is the
+        :class:`~curate.imaging.DecodeReason` value (``not_a_regular_file``,
+        ``broken_link``, ...) and the detail says what the entry is.
+    """
+    failure = regular_file_failure(path)
+    if failure is None:
+        return None
+    return (failure.reason.value, where, f"{failure.detail}; {outcome}")
+
+
+def walk_files(root: Path, *, relative_to: Path | None = None) -> tuple[list[Path], list[Problem]]:
+    """Every non-hidden regular file below ``root``, sorted, and a problem for every other entry.
+
+    Nothing is opened. Named pipes, sockets, devices, links to nothing and loops of
+    links are problems whatever their name, since a name does not tell them from an
+    image (and opening a pipe waits forever). Links to files are files; links to
+    folders are not followed, as by :func:`os.walk` (one pointing back up would never
+    end), and are problems too. Hidden entries (``.name``) are skipped.
+
+    Parameters
+    ----------
+    root : Path
+        The folder to walk.
+    relative_to : Path, optional
+        The folder the problems' ``where`` is relative to (default: ``root``).
+
+    Returns
+    -------
+    files : list of Path
+    problems : list of (kind, where, detail)
+    """
+    base = root if relative_to is None else relative_to
+    files: list[Path] = []
+    problems: list[Problem] = []
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = [entry for entry in it if not entry.name.startswith(".")]
+        except OSError as exc:  # os.walk would skip the folder without a word
+            where = folder.relative_to(base).as_posix()
+            problems.append(("unreadable_folder", where, f"{exc.strerror or exc}; its files are not cataloged"))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            # The entry's type comes with the listing: plain files and folders cost no stat.
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+            elif entry.is_file(follow_symlinks=False):
+                files.append(path)
+            elif entry.is_symlink() and os.path.isdir(path):  # DirEntry.is_dir raises on a loop
+                where = path.relative_to(base).as_posix()
+                detail = f"a symbolic link to the folder {os.readlink(path)!r}: not searched (links are not followed)"
+                problems.append(("linked_folder", where, detail))
+            elif (problem := file_problem(path, path.relative_to(base).as_posix())) is not None:
+                problems.append(problem)
+            else:
+                files.append(path)  # a link to a regular file
+    return sorted(files), problems
 
 
 _DICOM_CATALOG_FIELDS = ("modality", "body_part", "view", "photometric", "bits_stored", "rows", "columns", "laterality")

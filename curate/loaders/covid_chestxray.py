@@ -27,6 +27,9 @@ Problem kinds
     a row whose modality is not among the option ``modalities`` (default X-ray).
 ``missing_file``
     a row whose image file does not exist (not cataloged).
+``not_a_regular_file``, ``broken_link``
+    a row whose file, or an entry of its folders, is a pipe, socket, device or a
+    symbolic link to nothing (not cataloged, never opened).
 ``image_without_row``
     an image file in a folder the table uses that no row lists.
 ``duplicate_row``
@@ -46,8 +49,9 @@ import pandas as pd
 
 from curate.catalog import REQUIRED_COLUMNS, make_sample_id
 from curate.errors import LoaderError
+from curate.imaging import DecodeReason, regular_file_failure
 from curate.loaders._multilabel import join_findings, normalize_views, snake_case
-from curate.loaders.base import Loader, LoadResult, Option, list_files, problems_table
+from curate.loaders.base import IMAGE_EXTENSIONS, Loader, LoadResult, Option, Problem, problems_table, walk_files
 from curate.tables import read_table, require_columns
 
 __all__ = ["CovidChestXrayLoader"]
@@ -91,14 +95,20 @@ class CovidChestXrayLoader(Loader):
         table["relpath"] = _relative_paths(table, table_path)
         table = _drop_repeated(table, problems)
         kept = _keep_modalities(table, modalities, problems)
-        exists = kept["relpath"].map(lambda p: (root / p).is_file())
+        # A stat per file, no open: a listed pipe or socket is named, not read.
+        failures = kept["relpath"].map(lambda p: regular_file_failure(root / p))
+        exists = failures.isna()
         if not exists.any() and len(kept):
             raise LoaderError(
                 f"{table_path}: none of the {len(kept)} files it lists exists under {root} "
                 f"(first: {kept['relpath'].iloc[0]}); is this the dataset's folder?"
             )
-        for rel in kept.loc[~exists, "relpath"]:
-            problems.append(("missing_file", rel, f"listed in {table_path.name}, not on disk; not cataloged"))
+        for rel, failure in zip(kept.loc[~exists, "relpath"], failures[~exists]):
+            if failure.reason is DecodeReason.MISSING_FILE:
+                detail = f"listed in {table_path.name}, not on disk; not cataloged"
+            else:
+                detail = f"{failure.detail}; listed in {table_path.name}; not cataloged"
+            problems.append((failure.reason.value, rel, detail))
         problems += _unlisted_files(root, table, table_path.name)
         rows = kept[exists].reset_index(drop=True)
         if rows.empty:
@@ -139,16 +149,19 @@ def _keep_modalities(table: pd.DataFrame, modalities: tuple[str, ...], problems:
     return table[keep]
 
 
-def _unlisted_files(root: Path, table: pd.DataFrame, table_name: str) -> list[tuple[str, str, str]]:
+def _unlisted_files(root: Path, table: pd.DataFrame, table_name: str) -> list[Problem]:
+    """Images in the table's folders that no row lists, and the entries there that are not files."""
     listed = set(table["relpath"])
     folders = sorted({PurePosixPath(p).parts[0] for p in listed if "/" in p})
     problems = []
     for folder in folders:
         if not (root / folder).is_dir():
             continue
-        for path in list_files(root / folder):
+        files, odd = walk_files(root / folder, relative_to=root)
+        problems += [problem for problem in odd if problem[1] not in listed]  # listed ones are reported already
+        for path in files:
             rel = path.relative_to(root).as_posix()
-            if rel not in listed:
+            if rel not in listed and path.suffix.lower() in IMAGE_EXTENSIONS:
                 problems.append(("image_without_row", rel, f"no row in {table_name}"))
     return problems
 

@@ -9,7 +9,17 @@ import pandas as pd
 
 from curate.catalog import make_sample_id
 from curate.errors import LoaderError
-from curate.loaders.base import IMAGE_EXTENSIONS, Loader, LoadResult, Option, problems_table, require_dir
+from curate.loaders.base import (
+    IMAGE_EXTENSIONS,
+    Loader,
+    LoadResult,
+    Option,
+    Problem,
+    file_problem,
+    problems_table,
+    require_dir,
+    walk_files,
+)
 
 __all__ = ["ImageFolderLoader"]
 
@@ -39,22 +49,21 @@ class ImageFolderLoader(Loader):
     def _load(self, source: Path, *, patient_pattern: str | None, source_name: str) -> LoadResult:
         require_dir(source)
         pattern = _compile(patient_pattern)
-        top = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+        top = _folders(source)
         if not top:
             raise LoaderError(f"{source}: no class folders (expected root/<class>/<image>)")
+        rows, problems = [], _strays(source, source)
         if all(p.name.lower() in _SPLITS for p in top):
-            class_dirs = [
-                (_SPLITS[s.name.lower()], c)
-                for s in top
-                for c in sorted(p for p in s.iterdir() if p.is_dir() and not p.name.startswith("."))
-            ]
+            class_dirs = []
+            for split_dir in top:
+                class_dirs += [(_SPLITS[split_dir.name.lower()], c) for c in _folders(split_dir)]
+                problems += _strays(split_dir, source)
         else:
             class_dirs = [(None, c) for c in top]
-        rows, problems = [], []
-        for stray in sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")):
-            problems.append(("unexpected_entry", stray.name, "file outside the class folders"))
         for split, class_dir in class_dirs:
-            for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            files, odd = walk_files(class_dir, relative_to=source)
+            problems += odd
+            for path in files:
                 relpath = path.relative_to(source).as_posix()
                 if path.suffix.lower() not in IMAGE_EXTENSIONS:
                     problems.append(("not_an_image_name", relpath, f"extension {path.suffix!r} is not an image's"))
@@ -80,6 +89,20 @@ class ImageFolderLoader(Loader):
                 ("one_patient_per_image", str(source), "no patient_pattern: every image counts as its own patient")
             )
         return LoadResult(pd.DataFrame(rows), source.resolve(), problems_table(problems))
+
+
+def _folders(folder: Path) -> list[Path]:
+    """The non-hidden sub-folders of ``folder`` (links to folders too: a class folder may be one), sorted."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _strays(folder: Path, source: Path) -> list[Problem]:
+    """A problem for each non-hidden entry of ``folder`` that is not a folder: images live in class folders."""
+    problems = []
+    for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_dir()):
+        where = path.relative_to(source).as_posix()
+        problems.append(file_problem(path, where) or ("unexpected_entry", where, "file outside the class folders"))
+    return problems
 
 
 def _compile(patient_pattern: str | None) -> re.Pattern | None:

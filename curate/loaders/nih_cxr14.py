@@ -50,7 +50,7 @@ from curate.loaders._multilabel import (
     join_findings,
     normalize_views,
 )
-from curate.loaders.base import IMAGE_EXTENSIONS, Loader, LoadResult, Option, problems_table
+from curate.loaders.base import IMAGE_EXTENSIONS, Loader, LoadResult, Option, file_problem, problems_table
 from curate.tables import read_table, require_columns
 
 __all__ = ["NIHChestXray14Loader", "read_data_entry"]
@@ -222,11 +222,16 @@ def _index_images(root: Path) -> tuple[dict[str, str], list[tuple[str, str, str]
     for folder in folders:
         with os.scandir(folder) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
-                if entry.name.startswith(".") or not entry.is_file():
+                if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
+                    continue
+                relpath = Path(entry.path).relative_to(root).as_posix()
+                # Links and special files are checked by a stat, never opened; a plain file needs no check.
+                problem = None if entry.is_file(follow_symlinks=False) else file_problem(Path(entry.path), relpath)
+                if problem is not None:
+                    problems.append(problem)
                     continue
                 if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
                     continue
-                relpath = Path(entry.path).relative_to(root).as_posix()
                 if entry.name in found:
                     detail = f"same file name as {found[entry.name]}, which is used"
                     problems.append(("duplicate_image", relpath, detail))

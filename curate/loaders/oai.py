@@ -75,6 +75,9 @@ Problem kinds
 ``unmatched_file``
     an image file under SOURCE that the pattern does not match, or whose ``{visit}``
     is not an OAI visit.
+``not_a_regular_file``, ``broken_link``, ``linked_folder``
+    an entry under SOURCE that is a pipe, socket or device, a symbolic link to
+    nothing (or a loop of links), or a link to a folder: never opened, not searched.
 ``bad_crop``, ``no_crop_for_knee``, ``unused_crop``
     see *Crops CSV*.
 """
@@ -95,7 +98,15 @@ from PIL import Image, UnidentifiedImageError
 from curate.catalog import format_crop, make_sample_id
 from curate.errors import LoaderError
 from curate.imaging import DecodeFailure, DecodeReason, is_dicom, read_dicom_header
-from curate.loaders.base import IMAGE_EXTENSIONS, Loader, LoadResult, Option, problems_table, require_dir
+from curate.loaders.base import (
+    IMAGE_EXTENSIONS,
+    Loader,
+    LoadResult,
+    Option,
+    problems_table,
+    require_dir,
+    walk_files,
+)
 
 __all__ = ["OAILoader", "visit_code", "DEFAULT_SERIES"]
 
@@ -168,8 +179,7 @@ class OAILoader(Loader):
         require_dir(source)
         fallback_visit = _option_visit("visit", visit) if visit is not None else None
         wanted = {_option_visit("visits", v) for v in _many(visits)} or None
-        files = _relative_files(source)
-        problems: list[Problem] = []
+        files, problems = _relative_files(source)
 
         # Tables and crops first: bad input is refused before the slow header reads.
         tables = _table_paths(source, _many(kl_tables), files)
@@ -244,14 +254,13 @@ def _side(text: str) -> str | None:
     return _SIDE_WORDS.get(str(text).strip().upper())
 
 
-def _relative_files(source: Path) -> list[str]:
-    """Every non-hidden file below ``source`` as a sorted relative POSIX path (one walk for all uses)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        base = Path(dirpath).relative_to(source)
-        found.extend((base / name).as_posix() for name in filenames if not name.startswith("."))
-    return sorted(found)
+def _relative_files(source: Path) -> tuple[list[str], list[Problem]]:
+    """Every non-hidden regular file below ``source`` (sorted relative POSIX paths), and the others' problems.
+
+    One walk serves every use; pipes, sockets and broken links are named, never opened.
+    """
+    files, problems = walk_files(source)
+    return sorted(path.relative_to(source).as_posix() for path in files), problems
 
 
 def _shown(path: Path, source: Path) -> str:

@@ -22,6 +22,7 @@ from curate.loaders.base import (
     LoadResult,
     Option,
     dicom_fields,
+    file_problem,
     problems_table,
     require_dir,
 )
@@ -60,6 +61,10 @@ class OAIKLLoader(Loader):
                 if path.is_dir():
                     problems.append(("unexpected_folder", where, "folders inside a grade folder are not read"))
                     continue
+                problem = file_problem(path, where)  # a pipe named 9003175L.png must not be opened
+                if problem is not None:
+                    problems.append(problem)
+                    continue
                 if path.suffix.lower() not in IMAGE_EXTENSIONS:
                     problems.append(("not_an_image_name", where, f"extension {path.suffix!r} is not an image's"))
                     continue
@@ -87,12 +92,12 @@ def _find_grade_dirs(source: Path) -> tuple[list[tuple[str | None, int, Path]], 
         for split_dir in split_dirs:
             split = _SPLIT_ALIASES[split_dir.name.lower()]
             for sub in sorted(p for p in split_dir.iterdir() if not p.name.startswith(".")):
+                where = sub.relative_to(source).as_posix()
                 if sub.is_dir() and sub.name in GRADES:
                     found.append((split, int(sub.name), sub))
-                else:
-                    problems.append(
-                        ("unexpected_entry", sub.relative_to(source).as_posix(), "not a grade folder 0-4")
-                    )
+                    continue
+                problem = None if sub.is_dir() else file_problem(sub, where, "not read")
+                problems.append(problem or ("unexpected_entry", where, "not a grade folder 0-4"))
         others = [p for p in children if p not in split_dirs]
     elif grade_dirs:
         found = [(None, int(p.name), p) for p in grade_dirs]
@@ -104,6 +109,11 @@ def _find_grade_dirs(source: Path) -> tuple[list[tuple[str | None, int, Path]], 
         )
     for other in others:
         problems.append(("unexpected_entry", other.relative_to(source).as_posix(), "not a split or grade folder"))
+    # Files beside the folders (a README) are left alone; what is not a file at all is named.
+    for entry in sorted(p for p in source.iterdir() if not p.name.startswith(".") and not p.is_dir()):
+        problem = file_problem(entry, entry.name, "not read")
+        if problem is not None:
+            problems.append(problem)
     return found, problems
 
 

@@ -35,6 +35,9 @@ Problem kinds
 ``unknown_class``, ``conflicting_class``, ``class_target_mismatch``
     a class not among the three, two classes for one image (the first is used), a
     class that contradicts ``Target`` (``Target`` is used).
+``not_a_regular_file``, ``broken_link``
+    an entry of the image folder that is a pipe, socket, device or a symbolic link
+    to nothing (never opened; a listed one also counts as a missing image).
 ``unreadable_header``, ``patient_id_mismatch``
     a DICOM whose header cannot be read (cataloged without header fields), or whose
     ``PatientID`` differs from its patientId.
@@ -43,6 +46,7 @@ Problem kinds
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +55,7 @@ from curate.catalog import make_sample_id
 from curate.errors import LoaderError
 from curate.imaging import DecodeFailure, read_dicom_header
 from curate.loaders._multilabel import ALLOW_MISSING_IMAGES, NO_FINDING, check_images, normalize_view
-from curate.loaders.base import Loader, LoadResult, Option, dicom_fields, problems_table
+from curate.loaders.base import Loader, LoadResult, Option, dicom_fields, file_problem, problems_table
 from curate.tables import read_table, require_columns
 
 __all__ = ["RSNAPneumoniaLoader"]
@@ -204,13 +208,23 @@ def _findings(catalog: pd.DataFrame, problems: list) -> pd.Series:
 
 
 def _unlisted_files(folder: Path, root: Path, known: set[str], table_name: str) -> list[tuple[str, str, str]]:
+    """DICOM files no row lists, and the entries of the image folder that are not files (never opened)."""
     if not folder.is_dir():
         return []
-    return [
-        ("image_without_row", path.relative_to(root).as_posix(), f"no row in {table_name}")
-        for path in sorted(folder.glob("*.dcm"))
-        if path.stem not in known
-    ]
+    problems = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
+                continue
+            path = Path(entry.path)
+            relpath = path.relative_to(root).as_posix()
+            # The listing types plain files for free: only links and special files cost a stat.
+            problem = None if entry.is_file(follow_symlinks=False) else file_problem(path, relpath)
+            if problem is not None:
+                problems.append(problem)
+            elif path.suffix == ".dcm" and path.stem not in known:
+                problems.append(("image_without_row", relpath, f"no row in {table_name}"))
+    return problems
 
 
 def _header(path: Path, patient_id: str, problems: list) -> dict:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from curate.catalog import make_sample_id
 from curate.errors import LoaderError
+from curate.imaging import DecodeReason, regular_file_failure
 from curate.loaders.base import Loader, LoadResult, Option, problems_table
 from curate.tables import read_table, require_columns
 
@@ -18,9 +19,10 @@ class TableLoader(Loader):
     """Read a table that lists image files with their labels and patients.
 
     Paths are relative to ``root`` (default: the table's folder). Rows whose file
-    does not exist stay in the catalog (the scan reports them as unreadable) and are
-    listed in the problems; a table none of whose files exists is refused, since
-    that is almost always a wrong ``root``.
+    does not exist, or is no regular file (a pipe, a socket, a broken link), stay in
+    the catalog (the scan reports them as unreadable) and are listed in the problems;
+    a table none of whose files exists is refused, since that is almost always a
+    wrong ``root``.
     """
 
     name = "table"
@@ -55,13 +57,23 @@ class TableLoader(Loader):
             lines = ", ".join(f"{i + 2} ({relpaths[i]})" for i in table.index[repeated][:5])
             raise LoaderError(f"{source}: the same path is listed more than once, lines {lines}")
 
-        exists = relpaths.map(lambda p: (root / p).is_file())
-        if not exists.any():
+        # One stat per path, no open: a listed pipe or socket is named, not read.
+        failures = relpaths.map(lambda p: regular_file_failure(root / p))
+        if failures.notna().all():
+            first = failures.iloc[0]
+            missing = all(f.reason is DecodeReason.MISSING_FILE for f in failures)
+            found = "exists" if missing else "is a regular file"
             raise LoaderError(
-                f"{source}: none of the {len(table)} paths exists under {root} (first: {relpaths.iloc[0]}); "
-                "is the root right?"
+                f"{source}: none of the {len(table)} paths {found} under {root} "
+                f"(first: {relpaths.iloc[0]}: {first.detail}); is the root right?"
             )
-        problems = [("missing_file", p, "listed in the table, not on disk") for p in relpaths[~exists]]
+        problems = [
+            ("missing_file", p, "listed in the table, not on disk")
+            if f.reason is DecodeReason.MISSING_FILE
+            else (f.reason.value, p, f"{f.detail}; listed in the table, the scan will not read it")
+            for p, f in zip(relpaths, failures)
+            if f is not None
+        ]
 
         catalog = pd.DataFrame(
             {

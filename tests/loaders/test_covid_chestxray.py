@@ -10,6 +10,7 @@ from curate.imaging import read_image
 from curate.loaders.covid_chestxray import CovidChestXrayLoader
 from curate.tasks import Task, TaskError, apply_task
 from tests.conftest import knee_like, write_png
+from tests.loaders._odd import make_odd_entries
 
 COLUMNS = [
     "patientid", "offset", "sex", "age", "finding", "RT_PCR_positive", "survival", "intubated", "view",
@@ -110,3 +111,15 @@ def test_rgb_chest_image_that_is_really_gray_is_read_as_gray(tmp_path, mode):
     image = read_image(path)
     assert image.facts.color == "gray-in-rgb" and image.pixels.ndim == 2
     np.testing.assert_allclose(image.pixels, gray / 255.0, atol=1e-6)
+
+
+def test_pipes_sockets_and_broken_links_listed_or_not_are_problems_never_opened(tmp_path, deadline):
+    listed = ("99", "", "No Finding", "PA", "X-ray", "images", "pipe.png")  # a row naming the pipe
+    root = _dataset(tmp_path / "covid", rows=[*ROWS, listed])
+    (root / "images/pipe.png").unlink()
+    odd = {f"images/{name}": kind for name, kind in make_odd_entries(root / "images").items()}
+    result = CovidChestXrayLoader().load(root)
+    assert "images/pipe.png" not in set(result.catalog["path"])
+    found = dict(zip(result.problems["where"], result.problems["kind"]))
+    assert {where: found.get(where) for where in odd} == odd
+    assert list(result.problems["where"]).count("images/pipe.png") == 1  # listed: reported once, as listed

@@ -10,6 +10,7 @@ from curate.errors import CurateError, LoaderError
 from curate.loaders.nih_cxr14 import NIHChestXray14Loader
 from curate.tasks import Task, apply_task
 from tests.conftest import knee_like, write_png
+from tests.loaders._odd import make_odd_entries
 
 # The published header: 9 names, 11 columns (two bracketed names hold two columns each).
 HEADER = (
@@ -149,3 +150,12 @@ def test_real_first_40k_rows(shared_data):
     assert list(result.problems["kind"]) == ["missing_images"]
     assert result.problems["detail"][0].startswith("40,000 of 40,000 images")
 
+
+
+def test_pipes_sockets_and_broken_links_among_the_images_are_problems_never_opened(tmp_path, deadline):
+    root = _dataset(tmp_path / "nih")
+    folder = "images_002/images"
+    odd = {f"{folder}/{name}": kind for name, kind in make_odd_entries(root / folder, "0000009{n}_000.png").items()}
+    result = NIHChestXray14Loader().load(root)
+    assert len(result.catalog) == 5
+    assert dict(zip(result.problems["where"], result.problems["kind"])) == odd

@@ -14,6 +14,7 @@ from curate.errors import LoaderError
 from curate.imaging import read_image
 from curate.loaders.oai import OAILoader
 from tests.conftest import write_dicom, write_png
+from tests.loaders._odd import make_odd_entries
 
 KNEE_SERIES = "Bilateral PA Fixed Flexion Knee"
 MISSING = ".: Missing Form/Incomplete Workbook"
@@ -442,3 +443,24 @@ def test_sas_tables_read_like_text_tables(archive, monkeypatch):
     monkeypatch.setattr(pd, "read_sas", lambda *args, **kwargs: frame)
     result = OAILoader().load(archive, visits=["00"])
     assert labels(result.catalog) == {("9000001", "R", "00"): 2}
+
+
+# --------------------------------------------------------------------------- entries that are no files
+
+
+def test_pipes_sockets_and_broken_links_matching_the_pattern_are_problems_never_opened(tmp_path, deadline):
+    root = tmp_path / "knees"
+    write_tables(root)
+    write_png(root / "png/9000001_00_R.png", np.zeros((8, 8), dtype=np.uint8))
+    odd = {f"png/{name}": kind for name, kind in make_odd_entries(root / "png", "900010{n}_00_R.png").items()}
+    result = OAILoader().load(root, pattern="png/{id}_{visit}_{side}.png")
+    assert result.catalog["path"].tolist() == ["png/9000001_00_R.png"]
+    assert {w: k for k, w in zip(result.problems["kind"], result.problems["where"]) if w in odd} == odd
+
+
+def test_pipes_and_broken_links_in_an_archive_series_folder_are_problems(archive, deadline):
+    series = "OAI_00m/1.C.2/9000001/20040909/10000"  # the knee series of 9000001 (archive files lack extensions)
+    odd = {f"{series}/{name}": kind for name, kind in make_odd_entries(archive / series, "{kind}").items()}
+    result = OAILoader().load(archive)
+    assert {w: k for k, w in zip(result.problems["kind"], result.problems["where"]) if w in odd} == odd
+    assert ("9000001", "R", "00") in labels(result.catalog)  # its real image is still read

@@ -6,6 +6,7 @@ from curate.catalog import make_sample_id
 from curate.errors import LoaderError
 from curate.loaders import load
 from tests.conftest import knee_like, write_dicom, write_png
+from tests.loaders._odd import make_odd_entries, problems_of
 
 
 def _layout(root, files):
@@ -71,3 +72,14 @@ def test_real_sample_gives_587_rows_with_correct_fields(shared_data):
     assert by_split == {"train": 200, "val": 187, "test": 200}
     # the published split is patient-level: no participant in two splits
     assert cat.groupby("patient_id")["official_split"].nunique().max() == 1
+
+
+def test_pipes_sockets_and_broken_links_are_problems_never_opened(tmp_path, deadline):
+    root = _layout(tmp_path, ["train/1/9000001L.png"])
+    # named as knees, so only their being no file keeps them out of the catalog
+    odd = {f"train/1/{name}": kind for name, kind in make_odd_entries(root / "train/1", "900010{n}L.png").items()}
+    odd |= {f"train/{name}": kind for name, kind in make_odd_entries(root / "train", "{kind}").items()}
+    odd |= make_odd_entries(root, "top_{kind}.png")
+    result = load("oai-kl", root)
+    assert list(result.catalog["path"]) == ["train/1/9000001L.png"]
+    assert problems_of(result) == odd

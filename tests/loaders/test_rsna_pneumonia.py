@@ -11,6 +11,7 @@ from curate.errors import CurateError, LoaderError
 from curate.loaders.rsna_pneumonia import RSNAPneumoniaLoader
 from curate.tasks import Task, apply_task
 from tests.conftest import knee_like, write_dicom
+from tests.loaders._odd import make_odd_entries
 
 BOXES = [  # patientId, x, y, width, height, Target: one row per box, several per image
     ("0004cfab-14fd-4e49-80ba-63a80b6bddd6", "", "", "", "", "0"),
@@ -119,3 +120,12 @@ def test_opacity_versus_normal_leaves_out_not_normal(tmp_path):
     labeled, problems = apply_task(catalog, vs_rest)
     assert labeled["label"].value_counts().to_dict() == {0: 2}
     assert list(problems["kind"]) == ["excluded_view", "excluded_view"]
+
+
+def test_pipes_sockets_and_broken_links_among_the_images_are_problems_never_opened(tmp_path, deadline):
+    root = _dataset(tmp_path / "rsna")
+    folder = "stage_2_train_images"
+    odd = {f"{folder}/{name}": kind for name, kind in make_odd_entries(root / folder, "{kind}.dcm").items()}
+    result = RSNAPneumoniaLoader().load(root)
+    assert len(result.catalog) == 4
+    assert {w: k for k, w in zip(result.problems["kind"], result.problems["where"]) if w in odd} == odd

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
 from curate.errors import CurateError, LoaderError
 from curate.loaders import load
 from tests.conftest import knee_like, write_png
+from tests.loaders._odd import make_odd_entries, problems_of
 
 
 def _table(tmp_path, rows, name="labels.csv"):
@@ -59,3 +62,23 @@ def test_required_option_missing(tmp_path):
     table = _table(tmp_path, {"file": ["a.png"]})
     with pytest.raises(LoaderError, match="needs the option 'label_col'"):
         load("table", table, path_col="file", patient_col="file")
+
+
+def test_rows_naming_pipes_sockets_or_broken_links_are_kept_and_reported(tmp_path, deadline):
+    write_png(tmp_path / "img/a.png", knee_like(0))
+    odd = {f"img/{name}": kind for name, kind in make_odd_entries(tmp_path / "img").items()}
+    paths = ["img/a.png", *odd]
+    subjects = [f"p{i}" for i in range(len(paths))]
+    table = _table(tmp_path, {"file": paths, "grade": [0] * len(paths), "subject": subjects})
+    result = load("table", table, path_col="file", label_col="grade", patient_col="subject")
+    assert list(result.catalog["path"]) == paths  # the scan says why each one is unreadable
+    assert problems_of(result) == odd
+    details = dict(zip(result.problems["where"], result.problems["detail"]))
+    assert details["img/socket.png"] == "a socket; listed in the table, the scan will not read it"
+
+
+def test_a_table_of_nothing_but_pipes_is_refused(tmp_path, deadline):
+    os.mkfifo(tmp_path / "a.png")
+    table = _table(tmp_path, {"file": ["a.png"], "grade": [0], "subject": ["p"]})
+    with pytest.raises(LoaderError, match=r"none of the 1 paths is a regular file .*a\.png: a named pipe \(FIFO\)"):
+        load("table", table, path_col="file", label_col="grade", patient_col="subject")
