@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from curate.cli._output import console, print_json, progress_reporter
+from curate.errors import CurateError
 
 
 def _parse_thresholds(values: tuple[str, ...]) -> dict[str, str]:
@@ -33,24 +34,48 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, str]:
 def scan(catalog, output, workers, scheduler, dask_local, thresholds, data_root, no_cache, cache_dir, as_json):
     """Measure every image once; flag quality problems, duplicates, DICOM issues and leakage."""
     from curate.quality.io import scan_to_file
+    from curate.quality.scan import NoFileFound
 
-    with progress_reporter(enabled=not as_json) as progress:
-        summary = scan_to_file(
-            catalog,
-            output,
-            workers=workers,
-            scheduler=scheduler,
-            dask_local=dask_local,
-            thresholds=_parse_thresholds(thresholds),
-            data_root=data_root,
-            cache_dir=False if no_cache else cache_dir,
-            progress=progress,
-        )
+    try:
+        with progress_reporter(enabled=not as_json) as progress:
+            summary = scan_to_file(
+                catalog,
+                output,
+                workers=workers,
+                scheduler=scheduler,
+                dask_local=dask_local,
+                thresholds=_parse_thresholds(thresholds),
+                data_root=data_root,
+                cache_dir=False if no_cache else cache_dir,
+                progress=progress,
+            )
+    except NoFileFound as exc:
+        if data_root is not None or _records_data_root(catalog):
+            raise
+        # The usual cause: a catalog written by other tools, whose files were then looked for beside it.
+        raise CurateError(
+            f"{catalog}: records no data root (it was not written by `curate ingest`), so its files were "
+            f"looked for beside it, in {exc.root}, where none of its {exc.count:,} is (first: {exc.first}); "
+            "pass --data-root"
+        ) from None
     if as_json:
         print_json(summary)
     else:
         print_quality_summary(summary)
         console.print(f"wrote {output}")
+
+
+def _records_data_root(catalog: Path) -> bool:
+    """Whether the catalog file records its data root (only its Parquet footer is read)."""
+    import pyarrow.parquet as pq
+
+    from curate.catalog import _METADATA_KEY  # private there: curate.catalog offers no public test of it
+
+    try:
+        metadata = pq.read_schema(catalog).metadata or {}
+    except (OSError, ValueError):  # unreadable: scan_to_file has said so already
+        return True
+    return _METADATA_KEY in metadata
 
 
 @click.group("quality")

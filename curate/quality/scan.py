@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 import pandas as pd
 
 from curate.catalog import absolute_paths, parse_crop
+from curate.errors import CurateError
+from curate.imaging import DecodeReason
 from curate.parallel import Executor, chunked, map_chunks
 from curate.quality.cache import MeasureCache, content_key, default_cache_dir
 from curate.quality.checks import dicom_flags, duplicate_flags, leakage_flags
@@ -22,7 +25,7 @@ from curate.quality.duplicates import find_duplicates
 from curate.quality.measures import MEASURE_COLUMNS, SCAN_VERSION, compile_kernels, measure_files
 from curate.quality.rules import FlagSet, Thresholds, image_flags
 
-__all__ = ["scan", "Progress", "INFORMATIONAL_FLAGS"]
+__all__ = ["scan", "Progress", "INFORMATIONAL_FLAGS", "NoFileFound"]
 
 #: ``progress(description, total)`` returns ``advance(n)``; the CLI draws a bar with it.
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -35,6 +38,20 @@ _CHUNK = 256
 # one core idle at the end), and the per-chunk batched measures are already amortized.
 _MEASURE_CHUNK = 64
 _IMAGE_FLAGS_FOR_RANK = ("unreadable", "dark", "overexposed", "blank", "low_contrast", "blurred", "low_information")
+
+
+class NoFileFound(CurateError):
+    """None of a catalog's files is where its data root says: the root is wrong, not every file missing.
+
+    Attributes ``root``, ``count`` and ``first`` (a catalog path) let a caller name the cause.
+    """
+
+    def __init__(self, root: str | os.PathLike | None, count: int, first: str):
+        self.root, self.count, self.first = root, count, first
+        super().__init__(
+            f"none of the catalog's {count:,} files exists under its data root {root} (first: {first}); "
+            "is the data root right? (pass data_root, or --data-root)"
+        )
 
 
 def _measure_chunk(items: Sequence[tuple[str, str | None]]) -> list[dict]:
@@ -54,11 +71,15 @@ def _hash_chunk(paths: Sequence[str]) -> list[str | None]:
 
 
 def _stat(path: str) -> tuple[int, int] | None:
+    """Size and mtime of a regular file; None for anything else, which is then never hashed.
+
+    Hashing a named pipe would wait for a writer forever; the measuring reports it.
+    """
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_size, st.st_mtime_ns
+    return (st.st_size, st.st_mtime_ns) if S_ISREG(st.st_mode) else None
 
 
 def _noop_progress(description: str, total: int) -> Callable[[int], None]:
@@ -167,6 +188,12 @@ def scan(
     DataFrame
         The quality table, one row per catalog row, in catalog order;
         ``attrs`` holds the scan version, thresholds and cache statistics.
+
+    Raises
+    ------
+    NoFileFound
+        When none of the catalog's files exists: a table of nothing but
+        ``missing_file`` rows would hide a wrong data root.
     """
     t = thresholds if isinstance(thresholds, Thresholds) else Thresholds.from_dict(thresholds)
     executor = executor or Executor()
@@ -177,6 +204,10 @@ def scan(
     if cache_dir is not False:
         cache = MeasureCache(default_cache_dir() if cache_dir in (None, True) else Path(cache_dir))
     measures, cache_stats = measure_catalog(catalog, paths, executor=executor, cache=cache, progress=progress)
+    missing = measures["error"].eq(DecodeReason.MISSING_FILE.value).fillna(False)  # a readable row has no error
+    if len(catalog) and missing.all():
+        root = data_root if data_root is not None else catalog.attrs.get("data_root")
+        raise NoFileFound(root, len(catalog), str(catalog["path"].iloc[0]))
 
     flags = FlagSet(catalog.index)
     image_flags(measures, t, flags)

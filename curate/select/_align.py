@@ -56,11 +56,28 @@ def align_labels(catalog: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
 
     The label stage may leave out samples it could not score (unreadable images),
     so a missing row means "no finding", not an error.
+
+    Raises
+    ------
+    CurateError
+        When the table covers no sample at all: it belongs to another catalog, and
+        using it would silently check nothing.
     """
     table = _by_sample_id(labels, "labels")
-    out = table.reindex(catalog["sample_id"].astype(str).to_numpy())
+    ids = catalog["sample_id"].astype(str)
+    covered = int(ids.isin(table.index).sum())
+    if covered == 0 and len(ids):
+        if len(table):
+            why = f"none of its {len(table):,} sample_id values (e.g. {table.index[0]}) is in the catalog"
+        else:
+            why = "it has no rows"
+        raise CurateError(
+            f"the labels table matches none of the catalog's {len(ids):,} samples: {why}; "
+            "was it made for another catalog?"
+        )
+    out = table.reindex(ids.to_numpy())
     out.index = catalog.index
-    out.attrs["covered"] = int(catalog["sample_id"].astype(str).isin(table.index).sum())
+    out.attrs["covered"] = covered
     return out
 
 

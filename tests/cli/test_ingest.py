@@ -1,16 +1,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pandas as pd
+import pydicom
 import pytest
 from click.testing import CliRunner
+from pydicom.dataset import FileMetaDataset
 
 from curate.catalog import read_catalog
 from curate.cli import main
-from tests.conftest import knee_like, write_png
+from curate.quality.io import read_quality
+from tests.conftest import knee_like, write_dicom, write_png
+from tests.loaders._odd import make_odd_entries
 
 
 def _run(*args):
@@ -82,3 +87,99 @@ def test_console_script_runs_as_a_process(kl_folder, tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"curate: error: {tmp_path / 'missing'}: no such file or folder"
+
+
+# --------------------------------------------------------------------------- files from the real world
+
+
+def _curate(*args, timeout: float = 60):
+    """Run the console script as a user does; a hang (a named pipe opened) fails at ``timeout``."""
+    return subprocess.run(
+        [sys.executable, "-m", "curate.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def export(tmp_path):
+    """A DICOM export from the real world: two series repeating IM0001.dcm, a CR without preamble or
+    extension, and a pipe, a socket, broken links and link loops among the images."""
+    root = tmp_path / "export"
+    write_dicom(root / "S1/IM0001.dcm", knee_like(0), patient_id="P1", sop_uid="1.2.3.1")
+    write_dicom(root / "S2/IM0001.dcm", knee_like(1), patient_id="P2", sop_uid="1.2.3.2")
+    full = write_dicom(tmp_path / "chest.dcm", knee_like(2), patient_id="P3", sop_uid="1.2.3.3", modality="CR")
+    ds = pydicom.dcmread(full)
+    ds.preamble, ds.file_meta = None, FileMetaDataset()
+    (root / "S3").mkdir()
+    ds.save_as(root / "S3/CR-MONO1-10-chest", implicit_vr=True, little_endian=True, enforce_file_format=False)
+    odd = {f"S1/{name}": kind for name, kind in make_odd_entries(root / "S1", "{kind}.dcm").items()}
+    return root, odd
+
+
+def test_ingest_dicom_of_a_real_world_export_finishes_and_lists_every_odd_entry(export, tmp_path):
+    root, odd = export
+    out = tmp_path / "catalog.parquet"
+    proc = _curate("ingest", "dicom", root, "-o", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(read_catalog(out)["path"]) == ["S1/IM0001.dcm", "S2/IM0001.dcm", "S3/CR-MONO1-10-chest"]
+    summary = json.loads(proc.stdout)
+    problems = pd.read_csv(summary["problems_file"])
+    assert dict(zip(problems["where"], problems["kind"])) == odd
+    assert problems["detail"].str.len().gt(0).all()
+
+
+def test_ingest_dicom_labels_by_patient_id_and_refuses_a_file_name_two_series_hold(export, tmp_path):
+    root, _ = export
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"patient_id": ["P1", "P3"], "label": ["fracture", "normal"]}).to_csv(labels, index=False)
+    out = tmp_path / "catalog.parquet"
+    result = _run("ingest", "dicom", root, "-o", out, "--labels", labels, "--key", "patient_id")
+    assert result.exit_code == 0, result.output
+    assert read_catalog(out).set_index("path")["label"].to_dict() == {
+        "S1/IM0001.dcm": "fracture", "S2/IM0001.dcm": None, "S3/CR-MONO1-10-chest": "normal"
+    }
+
+    by_name = tmp_path / "by_name.csv"
+    pd.DataFrame({"filename": ["IM0001.dcm"], "label": ["fracture"]}).to_csv(by_name, index=False)
+    result = _run("ingest", "dicom", root, "-o", tmp_path / "other.parquet", "--labels", by_name)
+    _assert_one_line_error(result, "'IM0001.dcm'", "S1/IM0001.dcm", "S2/IM0001.dcm", "'path'")
+    assert result.exit_code == 2 and not (tmp_path / "other.parquet").exists()
+
+
+def test_scan_of_a_catalog_naming_a_pipe_finishes_with_that_row_unreadable(tmp_path):
+    data = tmp_path / "data"
+    write_png(data / "a.png", knee_like(0))
+    write_png(data / "b.png", knee_like(1))
+    os.mkfifo(data / "c.png")
+    table = data / "table.csv"
+    pd.DataFrame({"path": ["a.png", "b.png", "c.png"], "label": [0, 1, 1], "patient": ["p1", "p2", "p3"]}).to_csv(
+        table, index=False
+    )
+    catalog = tmp_path / "catalog.parquet"
+    ingest = _curate("ingest", "table", table, "--path-col", "path", "--label-col", "label", "--patient-col", "patient",
+                     "-o", catalog)
+    assert ingest.returncode == 0 and "not_a_regular_file: 1" in ingest.stdout, ingest.stdout + ingest.stderr
+    cache = tmp_path / "cache"
+    for run in ("measured", "partly cached"):  # the second run hashes files to find them in the cache
+        proc = _curate("scan", catalog, "-o", tmp_path / "quality.parquet", "--workers", "1", "--cache-dir", cache)
+        assert proc.returncode == 0, (run, proc.stderr)
+        quality = read_quality(tmp_path / "quality.parquet").set_index("path")
+        assert quality.loc["c.png", ["readable", "error", "error_detail"]].tolist() == [
+            False, "not_a_regular_file", "a named pipe (FIFO)"
+        ], run
+        assert quality.loc[["a.png", "b.png"], "readable"].all()
+
+
+def test_scan_of_a_catalog_without_its_data_root_says_so_in_one_line(tmp_path):
+    data = tmp_path / "data"
+    write_png(data / "a.png", knee_like(0))
+    elsewhere = tmp_path / "catalogs"
+    elsewhere.mkdir()
+    # written by plain pandas: no data-root metadata, so its files are looked for beside it
+    rows = {"sample_id": ["s:a"], "path": ["a.png"], "label": [0], "patient_id": ["p1"], "source": ["s"]}
+    pd.DataFrame(rows).to_parquet(elsewhere / "catalog.parquet", index=False)
+    result = _run("scan", elsewhere / "catalog.parquet", "-o", tmp_path / "q.parquet", "--workers", "1", "--no-cache")
+    _assert_one_line_error(result, "records no data root", str(elsewhere), "a.png", "--data-root")
+    assert result.exit_code == 2 and not (tmp_path / "q.parquet").exists()
+    result = _run("scan", elsewhere / "catalog.parquet", "-o", tmp_path / "q.parquet", "--workers", "1", "--no-cache",
+                  "--data-root", data, "--json")
+    assert result.exit_code == 0, result.output

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -118,3 +119,20 @@ def test_help_lists_the_samplers_and_strategies():
     assert result.exit_code == 0
     for word in ("balanced", "NearMiss", "one-per-patient", "--frozen-split", "--keep-flag"):
         assert word in result.output
+
+
+@pytest.mark.parametrize("rows", ["of_another_catalog", "none"])
+def test_labels_matching_no_sample_are_one_line_exit_2(files, tmp_path, rows):
+    labels = pd.read_parquet(files / "labels.parquet")
+    if rows == "of_another_catalog":
+        labels["sample_id"] = "other:" + labels["sample_id"].astype(str)
+        fragments = ["matches none of the catalog's", "e.g. other:", "another catalog"]
+    else:
+        labels = labels.iloc[:0]
+        fragments = ["matches none of the catalog's", "it has no rows"]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    out = tmp_path / "selection.parquet"
+    result = _run(files / "catalog.parquet", "--quality", files / "quality.parquet",
+                  "--labels", tmp_path / "labels.csv", "-o", out)
+    _assert_one_line_error(result, "the labels table", *fragments)
+    assert not out.exists()
