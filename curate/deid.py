@@ -201,8 +201,9 @@ def _shift_dates(values: pd.Series, shifts: np.ndarray) -> pd.Series:
 def phi_values(dicom_paths: Iterable[str | os.PathLike]) -> dict[str, set[str]]:
     """Attribute keyword -> the identifying values found in these DICOM files' headers.
 
-    Person names also give their components of four or more characters (``DOE^JOHN``
-    gives ``DOE^JOHN`` and ``JOHN``), so a name reformatted on the way out is still found.
+    Person names (VR PN) also give their components of four or more characters
+    (``DOE^JOHN`` gives ``DOE^JOHN`` and ``JOHN``), so a name reformatted on the way
+    out is still found.
     Values shorter than four characters are too common to search for and are left out.
     """
     import pydicom
@@ -218,9 +219,10 @@ def phi_values(dicom_paths: Iterable[str | os.PathLike]) -> dict[str, set[str]]:
             if value is None or value == "":
                 continue
             values = list(value) if isinstance(value, pydicom.multival.MultiValue) else [value]
+            person = ds.data_element(keyword).VR == "PN"
             for item in values:
                 text = str(item).strip()
-                parts = {text} | ({p for p in re.split(r"[\^ ]+", text)} if "Name" in keyword else set())
+                parts = {text} | ({p for p in re.split(r"[\^ ]+", text)} if person else set())
                 found.setdefault(keyword, set()).update(p for p in parts if len(p) >= 4)
     return found
 

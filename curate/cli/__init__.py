@@ -38,6 +38,7 @@ def _register() -> None:
     from curate.cli.export import export
     from curate.cli.ingest import ingest
     from curate.cli.manifest import manifest
+    from curate.cli.privacy import phi_check
     from curate.cli.labels import labels
     from curate.cli.run import run
     from curate.cli.scan import quality, scan
@@ -54,6 +55,7 @@ def _register() -> None:
     main.add_command(run)
     main.add_command(browse)
     main.add_command(review)
+    main.add_command(phi_check)
 
 
 _register()

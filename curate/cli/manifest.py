@@ -117,11 +117,20 @@ def diff(a, b, store, as_json):
 @store_option
 @click.option("--data-root", type=click.Path(path_type=Path), help="where the files are now [default: recorded]")
 @json_option
-def verify(ref, store, data_root, as_json):
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the private catalog of a de-identified manifest [default: found in the work folder]")
+def verify(ref, store, data_root, catalog, as_json):
     """Re-hash M's files; exit code 1 when any is missing or modified."""
     from curate.manifest import open_manifest, verify_manifest
 
-    result = verify_manifest(open_manifest(ref, store), data_root)
+    found = open_manifest(ref, store)
+    sources = None
+    if found.card.get("deid"):
+        from curate.catalog import read_catalog
+        from curate.recipe.runner import find_work_catalog
+
+        sources = read_catalog(catalog) if catalog else find_work_catalog(found.card, store)
+    result = verify_manifest(found, data_root, sources)
     if as_json:
         print_json(result)
     else:

@@ -31,6 +31,7 @@ from curate.errors import CurateError
 from curate.export._files import LINKS, ImagePlacer, check_output, write_record
 from curate.export.croissant import finish_croissant, write_croissant
 from curate.manifest.exports import log_export, read_export_log
+from curate.manifest.model import private_paths
 from curate.parallel import Executor
 from curate.rendering import Preprocessing
 from curate.export.hf_imagefolder import write_hf_imagefolder
@@ -59,27 +60,6 @@ FORMATS: dict[str, Callable[..., dict]] = {
 }
 #: Format name -> ``(manifest, folder, details) -> details``, run once every image is written.
 FINISHERS: dict[str, Callable[..., dict]] = {"croissant": finish_croissant}
-
-
-def private_paths(manifest, catalog: pd.DataFrame | None) -> tuple[dict[str, str], str]:
-    """Sample id -> relative path, and the data root, of a de-identified manifest, from its private catalog.
-
-    Raises
-    ------
-    CurateError
-        No catalog, or one that is not this manifest's.
-    """
-    from curate.select.frozen import catalog_fingerprint
-
-    if catalog is None:
-        raise CurateError(
-            f"{manifest.ref} is de-identified: its files are named only in its private catalog; "
-            "give it (--catalog, or run the export from its recipe)"
-        )
-    if catalog_fingerprint(catalog) != manifest.card.get("catalog_fingerprint"):
-        raise CurateError(f"the catalog given is not the one {manifest.ref} was made from (fingerprints differ)")
-    paths = dict(zip(catalog["sample_id"].astype(str), catalog["path"].astype(str)))
-    return paths, catalog.attrs["data_root"]
 
 
 def export_manifest(

@@ -342,3 +342,22 @@ def exclusions_by_reason(selection: pd.DataFrame) -> dict[str, int]:
 
     counts = Counter(name for names in reason_names(selection["exclusion_reason"]) for name in names)
     return {name: int(counts[name]) for name in sorted(counts)}
+
+
+def private_paths(manifest, catalog: pd.DataFrame | None) -> tuple[dict[str, str], str]:
+    """Sample id -> relative path, and the data root, of a de-identified manifest, from its private catalog.
+
+    Raises
+    ------
+    CurateError
+        No catalog, or one that is not this manifest's.
+    """
+    if catalog is None:
+        raise CurateError(
+            f"{manifest.ref} is de-identified: its files are named only in its private catalog; "
+            "give it (--catalog, or run the export from its recipe)"
+        )
+    if catalog_fingerprint(catalog) != manifest.card.get("catalog_fingerprint"):
+        raise CurateError(f"the catalog given is not the one {manifest.ref} was made from (fingerprints differ)")
+    paths = dict(zip(catalog["sample_id"].astype(str), catalog["path"].astype(str)))
+    return paths, catalog.attrs["data_root"]

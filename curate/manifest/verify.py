@@ -6,13 +6,16 @@ import os
 from pathlib import Path
 
 from curate._io import sha256_file
-from curate.manifest.model import Manifest, rows_hash
+from curate.manifest.model import Manifest, private_paths, rows_hash
 
 __all__ = ["verify_manifest"]
 
 
-def verify_manifest(manifest: Manifest, data_root: str | os.PathLike | None = None) -> dict:
+def verify_manifest(manifest: Manifest, data_root: str | os.PathLike | None = None, catalog=None) -> dict:
     """Hash every file of ``manifest`` under its recorded data root (or ``data_root``).
+
+    A de-identified manifest names its files only in its private ``catalog``; a
+    problem then names the sample ids and not the file.
 
     Returns
     -------
@@ -22,12 +25,20 @@ def verify_manifest(manifest: Manifest, data_root: str | os.PathLike | None = No
         ``rows`` says whether the rows are the ones the card describes. ``ok`` is True
         when they are and every file is present and unchanged.
     """
-    root = Path(data_root if data_root is not None else manifest.card["data_root"])
+    rows = manifest.rows
+    if manifest.card.get("deid"):
+        paths, catalog_root = private_paths(manifest, catalog)
+        root = Path(data_root if data_root is not None else catalog_root)
+        located = rows["sample_id"].astype(str).map(paths)
+    else:
+        root = Path(data_root if data_root is not None else manifest.card["data_root"])
+        located = rows["path"].astype(str)
     rows_problem = rows_mismatch(manifest)
     missing, modified = [], []
-    files = manifest.rows.groupby(manifest.rows["path"].astype(str), sort=True)
-    for relpath, group in files:
-        path = root / relpath
+    files = rows.groupby(located.fillna(""), sort=True)
+    for located_path, group in files:
+        path = root / located_path
+        relpath = str(group["path"].iloc[0]) if manifest.card.get("deid") else located_path
         expected = str(group["sha256"].iloc[0])
         ids = group["sample_id"].astype(str).tolist()
         if not path.is_file():
