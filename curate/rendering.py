@@ -287,10 +287,11 @@ def encode(pixels: np.ndarray, image_format: str = "png") -> bytes:
     from curate._opencv import opencv
 
     cv2 = opencv()
-    if image_format == "jpeg":
-        ok, data = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    else:
-        ok, data = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if image_format != "jpeg":
+        from curate._png_write import encode_gray_png
+
+        return encode_gray_png(pixels)
+    ok, data = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
     if not ok:  # pragma: no cover - OpenCV encodes any 2-D uint8/uint16 array
         raise CurateError(f"could not encode a {pixels.shape} {pixels.dtype} image as {image_format}")
     return data.tobytes()

@@ -13,8 +13,8 @@ from PIL import Image
 
 # CI must give the same answer every run: under CI, property tests draw the same examples each
 # time and keep no example database. Locally they explore with fresh random draws.
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-settings.register_profile("explore", derandomize=False)
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, deadline=None)
+settings.register_profile("explore", derandomize=False, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "explore"))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
