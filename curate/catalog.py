@@ -57,6 +57,7 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "rows": "Int64",
     "columns": "Int64",
     "sha256": "string",
+    "burned_in_annotation": "string",
 }
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")

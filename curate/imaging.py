@@ -553,6 +553,7 @@ _HEADER_FIELDS = {
     "view": "ViewPosition",
     "dicom_patient_id": "PatientID",
     "sop_instance_uid": "SOPInstanceUID",
+    "burned_in_annotation": "BurnedInAnnotation",
 }
 
 

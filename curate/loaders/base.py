@@ -218,7 +218,9 @@ def walk_files(root: Path, *, relative_to: Path | None = None) -> tuple[list[Pat
     return sorted(files), problems
 
 
-_DICOM_CATALOG_FIELDS = ("modality", "body_part", "view", "photometric", "bits_stored", "rows", "columns", "laterality")
+_DICOM_CATALOG_FIELDS = (
+    "modality", "body_part", "view", "photometric", "bits_stored", "rows", "columns", "laterality", "burned_in_annotation",
+)
 
 
 def dicom_fields(header: dict) -> dict:

@@ -16,7 +16,7 @@ def _column(catalog: pd.DataFrame, name: str) -> pd.Series:
 
 
 def dicom_flags(catalog: pd.DataFrame, t: Thresholds, flags: FlagSet) -> None:
-    """Modality, body part, laterality against side, patient id, MONOCHROME1."""
+    """Modality, body part, laterality against side, patient id, MONOCHROME1, burned-in annotation."""
     modality = _column(catalog, "modality")
     allowed = set(t.allowed_modalities)
     flags.add(
@@ -43,6 +43,12 @@ def dicom_flags(catalog: pd.DataFrame, t: Thresholds, flags: FlagSet) -> None:
     flags.add("missing_patient_id", patient.isna() | (patient.str.strip() == ""), "no patient id")
     photometric = _column(catalog, "photometric")
     flags.add("monochrome1", photometric == "MONOCHROME1", "MONOCHROME1, inverted by the decoder (informational)")
+    burned = _column(catalog, "burned_in_annotation")
+    flags.add(
+        "burned_in_annotation",
+        burned == "YES",
+        "DICOM BurnedInAnnotation is YES: names or dates may be written in the pixels; review before export",
+    )
 
 
 def patient_leakage(catalog: pd.DataFrame) -> pd.DataFrame:

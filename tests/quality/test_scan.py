@@ -127,6 +127,23 @@ def test_dicom_laterality_modality_and_monochrome1_checks(tmp_path):
     assert "laterality_mismatch" not in by_name.loc["9000002R.dcm", "flags"]
 
 
+def test_dicoms_with_burned_in_annotation_are_flagged_for_review(tmp_path):
+    import pydicom
+
+    img = _radiograph(seed=6, size=64)
+    for name, burned in (("a.dcm", "YES"), ("b.dcm", "NO"), ("c.dcm", None)):
+        path = write_dicom(tmp_path / "d" / name, img, sop_uid=f"1.2.3.{len(name)}{ord(name[0])}")
+        if burned:
+            ds = pydicom.dcmread(path)
+            ds.BurnedInAnnotation = burned
+            ds.save_as(path)
+    catalog = load("dicom", tmp_path / "d").catalog
+    quality = scan(catalog, executor=Executor(workers=1), cache_dir=False).set_index("path")
+    assert "burned_in_annotation" in quality.loc["a.dcm", "flags"].split("|")
+    assert "names or dates may be written in the pixels" in quality.loc["a.dcm", "reasons"]
+    assert "burned_in_annotation" not in (quality.loc["b.dcm", "flags"] + quality.loc["c.dcm", "flags"])
+
+
 def _kl_root(tmp_path):
     root = tmp_path / "kl"
     for f in sorted(tmp_path.glob("*.dcm")):
