@@ -53,36 +53,63 @@ def _click_option(opt: Option) -> click.Option:
 
 
 def _loader_command(name: str, loader_cls: type[Loader]) -> click.Command:
-    def callback(source: Path, output: Path, as_json: bool, **options):
-        ingest_to_file(name, source, output, as_json=as_json, **options)
+    def callback(source: Path, output: Path, as_json: bool, deid_key_file: Path | None, deid_dates: str, **options):
+        ingest_to_file(name, source, output, as_json=as_json, deid_key_file=deid_key_file, deid_dates=deid_dates,
+                       **options)
 
     params = [
         click.Argument(["source"], type=click.Path(path_type=Path)),
         click.Option(["-o", "--output"], type=click.Path(path_type=Path), required=True, help="catalog Parquet file to write"),
         click.Option(["--json", "as_json"], is_flag=True, help="print the summary as JSON"),
+        click.Option(["--deid-key-file"], type=click.Path(path_type=Path),
+                     help="de-identify with this secret key (kept outside the repository): keyed patient "
+                          "pseudonyms, shifted dates, no identifying columns"),
+        click.Option(["--deid-dates"], type=click.Choice(["shift", "drop"]), default="shift", show_default=True,
+                     help="with --deid-key-file: shift each patient's dates by one amount, or drop them"),
         *(_click_option(opt) for opt in loader_cls.options),
     ]
     return click.Command(name, callback=callback, params=params, help=loader_cls.__doc__, short_help=loader_cls.summary)
 
 
-def ingest_to_file(name: str, source: Path, output: Path, *, as_json: bool = False, **options) -> None:
-    """Run a loader, write the catalog (and its problems, if any) and print the summary."""
+def ingest_to_file(
+    name: str,
+    source: Path,
+    output: Path,
+    *,
+    as_json: bool = False,
+    deid_key_file: Path | None = None,
+    deid_dates: str = "shift",
+    **options,
+) -> None:
+    """Run a loader, de-identify when asked, write the catalog (and its problems, if any) and print the summary."""
     from curate.catalog import write_catalog
     from curate.loaders import load
     from curate.summary import catalog_summary
     from curate._io import atomic_path
 
     options = {k: (v if v != () else None) for k, v in options.items() if v is not None and v != ()}
+    deid = None
+    if deid_key_file is not None:
+        from curate.deid import Deid, read_key
+
+        deid = Deid(read_key(deid_key_file), dates=deid_dates)  # checked before the loader's work
     result = load(name, source, **options)
-    write_catalog(result.catalog, output, result.data_root)
+    catalog = result.catalog
+    if deid is not None:
+        from curate.deid import deidentify_catalog
+
+        catalog, _ = deidentify_catalog(catalog, deid)
+    write_catalog(catalog, output, result.data_root)
     problems_path = output.with_name(output.stem + ".problems.csv")
     if len(result.problems):
         with atomic_path(problems_path) as tmp:
             result.problems.to_csv(tmp, index=False)
     elif problems_path.exists():
         problems_path.unlink()  # a stale list from an earlier run would mislead
-    summary = catalog_summary(result.catalog, result.problems)
+    summary = catalog_summary(catalog, result.problems)
     summary.update(catalog=str(output), data_root=str(result.data_root))
+    if deid is not None:
+        summary["deid"] = catalog.attrs["deid"]
     if len(result.problems):
         summary["problems_file"] = str(problems_path)
     if as_json:
@@ -97,6 +124,11 @@ def ingest_to_file(name: str, source: Path, output: Path, *, as_json: bool = Fal
             console.print(f"  {kind}: {info['count']:,}  e.g. {info['examples'][0]}")
     else:
         console.print("problems: none")
+    if deid is not None:
+        record = summary["deid"]
+        console.print(f"de-identified with key {record['key_id']}: pseudonymized {', '.join(record['pseudonymized'])}; "
+                      f"dates {record['dates']} ({', '.join(record['shifted']) or 'none found'}); "
+                      f"dropped {', '.join(record['dropped']) or 'nothing'}", highlight=False, markup=False)
     console.print(f"wrote {output} (data root {result.data_root})")
 
 

@@ -183,3 +183,24 @@ def test_scan_of_a_catalog_without_its_data_root_says_so_in_one_line(tmp_path):
     result = _run("scan", elsewhere / "catalog.parquet", "-o", tmp_path / "q.parquet", "--workers", "1", "--no-cache",
                   "--data-root", data, "--json")
     assert result.exit_code == 0, result.output
+
+
+def test_ingest_with_a_deid_key_writes_pseudonyms_and_records_the_key_id(kl_folder, tmp_path):
+    key = tmp_path / "secret.key"
+    key.write_text("9" * 32)
+    out = tmp_path / "deid.parquet"
+    result = _run("ingest", "oai-kl", kl_folder, "-o", out, "--deid-key-file", key, "--json")
+    assert result.exit_code == 0, result.output
+    catalog = read_catalog(out)
+    assert catalog["patient_id"].str.fullmatch(r"p-[0-9a-f]{16}").all()
+    assert not set(catalog["patient_id"]) & {"9000001", "9000002"}
+    assert catalog.attrs["deid"]["key_id"] == json.loads(result.output)["deid"]["key_id"]
+    assert "9" * 32 not in out.read_bytes().decode("latin-1")
+    human = _run("ingest", "oai-kl", kl_folder, "-o", tmp_path / "again.parquet", "--deid-key-file", key)
+    assert "de-identified with key" in human.output
+    assert list(read_catalog(tmp_path / "again.parquet")["patient_id"]) == list(catalog["patient_id"])
+    short = tmp_path / "short.key"
+    short.write_text("abc")
+    _assert_one_line_error(_run("ingest", "oai-kl", kl_folder, "-o", tmp_path / "x.parquet", "--deid-key-file", short),
+                           "at least 16 bytes")
+    assert not (tmp_path / "x.parquet").exists()
