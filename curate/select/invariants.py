@@ -1,11 +1,18 @@
 """The invariants every split must keep, checked on every result.
 
 1. No patient in two splits.
-2. Every class in every split, when it is possible: a class held by fewer
-   patients than there are splits cannot be, and that is reported as a note.
+2. Every class in every split, when it is possible. A class held by fewer
+   patients than there are splits cannot be; nor can some classes together,
+   when the patients holding them cannot be divided so that every split has
+   them all (patients a, b and c holding classes 0+1, 1+2 and 0+2 make only two
+   of those classes fit in both of two splits). Those are notes saying why; a
+   class missing from a split is a violation only when another split could have
+   it in every split along with every class the checked one has everywhere.
 3. For a split made with fractions, each split's share of the samples within
    a stated tolerance of its fraction: 0.02 plus what whole patients force
-   (see :func:`proportion_tolerance`).
+   (see :func:`proportion_tolerance`). Whole patients never make that
+   impossible, even with every class that can be everywhere placed first (see
+   :func:`curate.select.splits.make_split`), so a share beyond it is always a violation.
 """
 
 from __future__ import annotations
@@ -17,13 +24,15 @@ import pandas as pd
 
 from curate.select._labels import class_order, label_text
 from curate.select.errors import SplitError
-from curate.select.splits import patient_groups
+from curate.select.splits import (
+    DEFAULT_TOLERANCE,
+    _cover_every_split,
+    _SearchLimit,
+    _share_tolerance,
+    patient_groups,
+)
 
 __all__ = ["DEFAULT_TOLERANCE", "SplitCheck", "check_split", "proportion_tolerance"]
-
-#: Allowed difference between a split's share of the samples and its fraction,
-#: on top of what whole patients force (see :func:`proportion_tolerance`).
-DEFAULT_TOLERANCE = 0.02
 
 _LISTED = 5
 
@@ -37,7 +46,7 @@ class SplitCheck:
     violations : tuple of str
         Broken invariants, one sentence each.
     notes : tuple of str
-        What could not be done and why (a class too rare to be in every split).
+        What could not be done and why (a class that cannot be in every split).
     shares : dict
         Split -> its share of the samples.
     """
@@ -86,7 +95,7 @@ def proportion_tolerance(
     splits = rows["split"].nunique() if splits is None else splits
     largest = int(patient_groups(rows).value_counts().max())
     classes = label_text(rows["label"]).fillna("<NA>").nunique()
-    return tolerance + max(splits - 1, 1) * classes * largest / len(rows)
+    return _share_tolerance(splits, classes, largest, len(rows), tolerance)
 
 
 def check_split(
@@ -123,30 +132,44 @@ def check_split(
     names = list(fractions) if fractions else sorted(split.unique(), key=_split_order)
 
     groups = patient_groups(rows)
-    per_patient = split.groupby(groups).agg(lambda s: sorted(set(s), key=_split_order))
-    crossing = per_patient[per_patient.map(len) > 1]
+    n_splits_of = split.groupby(groups).nunique()
+    crossing = n_splits_of[n_splits_of > 1].sort_index()
     if len(crossing):
-        shown = ", ".join(f"{_patient(g)} ({', '.join(s)})" for g, s in crossing.head(_LISTED).items())
+        shown = ", ".join(
+            f"{_patient(g)} ({', '.join(sorted(set(split[groups == g]), key=_split_order))})"
+            for g in crossing.index[:_LISTED]
+        )
         more = f" and {len(crossing) - _LISTED} more" if len(crossing) > _LISTED else ""
         violations.append(f"{len(crossing)} patient(s) in more than one split: {shown}{more}")
 
     labels = label_text(rows["label"])
+    missing_from: dict[str, list[str]] = {}
     for name in class_order(labels.dropna()):
-        of_class = labels == name
-        present = set(split[of_class])
+        present = set(split[labels == name])
         missing = [s for s in names if s not in present]
-        if not missing:
-            continue
-        holders = groups[of_class].nunique()
-        where = ", ".join(sorted(present, key=_split_order))
-        if holders < len(names):
+        if missing:
+            missing_from[name] = missing
+    holders = groups.groupby(labels).nunique() if missing_from else None
+    # A class with patients enough is owed unless it cannot join those already everywhere: a search each.
+    owed = [c for c in missing_from if holders[c] >= len(names)] if require_every_class else []
+    coverage = _Coverage(groups, labels, split, names) if owed else None
+    for name, missing in missing_from.items():
+        where = ", ".join(sorted(set(split[labels == name]), key=_split_order))
+        if holders[name] < len(names):
             notes.append(
-                f"class {name} has {holders} patient(s), too few to be in all {len(names)} splits (it is in {where})"
+                f"class {name} has {holders[name]} patient(s), too few to be in all {len(names)} splits "
+                f"(it is in {where})"
             )
-        elif require_every_class:
-            violations.append(f"class {name} is missing from {', '.join(missing)} though {holders} patients hold it")
-        else:
+        elif not require_every_class:
             notes.append(f"class {name} is missing from {', '.join(missing)} (it is in {where})")
+        else:
+            why = coverage.why_not(name)
+            if why is None:
+                violations.append(
+                    f"class {name} is missing from {', '.join(missing)} though {holders[name]} patients hold it"
+                )
+            else:
+                notes.append(f"class {name} is missing from {', '.join(missing)}: {why} (it is in {where})")
 
     shares = (split.value_counts() / max(len(rows), 1)).to_dict()
     shares = {s: float(shares.get(s, 0.0)) for s in names}
@@ -160,9 +183,66 @@ def check_split(
     return SplitCheck(violations=tuple(violations), notes=tuple(notes), shares=shares)
 
 
+class _Coverage:
+    """Which classes can be in every split together, from who holds what (a split table's rows)."""
+
+    def __init__(self, groups: pd.Series, labels: pd.Series, split: pd.Series, names: list[str]) -> None:
+        self.n_splits = len(names)
+        holds = pd.crosstab(groups, labels) > 0  # missing labels drop out
+        holds = holds.loc[:, holds.sum() >= self.n_splits]
+        self.holds = holds
+        # the classes the split has everywhere: a missing class must join them to be owed
+        in_split = pd.crosstab(labels, split).reindex(columns=names, fill_value=0)
+        self.everywhere = [c for c in class_order(holds.columns) if (in_split.loc[c] > 0).all()]
+        self.steps: int | None = None  # of a search that gave up
+
+    def _can_all_be_everywhere(self, classes: list[str]) -> bool | None:
+        """True or False; None when the search gave up."""
+        try:
+            return _cover_every_split(self.holds[classes].to_numpy(), self.n_splits) is not None
+        except _SearchLimit as limit:
+            self.steps = limit.steps
+            return None
+
+    def why_not(self, name: str) -> str | None:
+        """Why class ``name`` cannot be in every split along with :attr:`everywhere`; None when it can."""
+        answer = self._can_all_be_everywhere([*self.everywhere, name])
+        if answer:
+            return None
+        if answer is None:  # nothing shows a better split exists: accepted, and the note says so
+            return (
+                f"no split putting it in every split along with {_classes(self.everywhere)} "
+                f"was found in a search of {self.steps:,} steps"
+            )
+        # The fewest classes that already make it impossible (a deletion filter): what a user can check.
+        core = list(self.everywhere)
+        for other in list(core):
+            if self._can_all_be_everywhere([c for c in core if c != other] + [name]) is False:
+                core.remove(other)
+        classes = class_order([*core, name])
+        patients = self.holds.index[self.holds[classes].any(axis=1)]
+        shown = ", ".join(_short(g) for g in patients[:_LISTED])
+        more = f" and {len(patients) - _LISTED} more" if len(patients) > _LISTED else ""
+        return (
+            f"{_classes(classes)} cannot all be in every split, as the {len(patients)} patients holding them "
+            f"({shown}{more}) cannot be divided so that each of the {self.n_splits} splits has them all"
+        )
+
+
+def _classes(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"class {names[0]}"
+    return f"classes {', '.join(names[:-1])} and {names[-1]}"
+
+
 def _patient(group: str) -> str:
     kind, _, value = group.partition(":")
     return f"patient {value}" if kind == "patient" else f"sample {value}"
+
+
+def _short(group: str) -> str:
+    kind, _, value = group.partition(":")
+    return value if kind == "patient" else f"sample {value}"
 
 
 def _split_order(name: str) -> tuple[int, str]:

@@ -118,3 +118,19 @@ def clustered_features(catalog: pd.DataFrame, *, dims: int = 6, blobs: int = 8, 
         blob = rng.choice(blobs, size=len(members), p=sizes / sizes.sum())
         out[members] = centers[blob] + rng.normal(scale=0.5, size=(len(members), dims))
     return pd.DataFrame(out, index=pd.Index(catalog["sample_id"], name="sample_id")).add_prefix("f")
+
+
+def catalog_of(patients: dict[str, list[int]]) -> pd.DataFrame:
+    """A catalog from each patient's labels, one sample per label: ``{"a": [0, 1], "b": [1]}``."""
+    rows = [
+        {"sample_id": f"{patient}_{j}", "path": f"img/{patient}_{j}.png", "label": label, "patient_id": patient,
+         "source": "t"}
+        for patient, labels in patients.items()
+        for j, label in enumerate(labels)
+    ]
+    return pd.DataFrame(rows)
+
+
+#: Patients a, b and c hold classes 0+1, 1+2 and 0+2: two of those classes fit in both of two splits,
+#: never all three (a class held by two patients puts them apart, and three can't be pairwise apart).
+TANGLE = {"a": [0, 1], "b": [1, 2], "c": [0, 2], **{f"q{i}": [3] for i in range(8)}}

@@ -12,7 +12,7 @@ from curate.cli import main
 from curate.cli.select import select as select_command
 from curate.quality.io import write_quality
 from curate.select import read_frozen_split, read_selection
-from tests.select._data import random_catalog
+from tests.select._data import TANGLE, catalog_of, random_catalog
 
 if "select" not in main.commands:  # registered in curate/cli/__init__.py by its owner
     main.add_command(select_command)
@@ -136,3 +136,12 @@ def test_labels_matching_no_sample_are_one_line_exit_2(files, tmp_path, rows):
                   "--labels", tmp_path / "labels.csv", "-o", out)
     _assert_one_line_error(result, "the labels table", *fragments)
     assert not out.exists()
+
+
+def test_a_new_split_that_is_the_best_possible_is_accepted_with_a_note(tmp_path):
+    write_catalog(catalog_of(TANGLE), tmp_path / "catalog.parquet", tmp_path)
+    out = tmp_path / "selection.parquet"
+    result = _run(tmp_path / "catalog.parquet", "--split", "new", "--fractions", "0.8,0.2", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "note: class 2 is missing from test: classes 0, 1 and 2 cannot all be in every split" in result.output
+    assert read_selection(out).attrs["selection"]["split_check"]["violations"] == []

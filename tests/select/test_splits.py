@@ -6,7 +6,8 @@ import pytest
 
 from curate.errors import CurateError
 from curate.select import check_split, make_split, official_split, parse_fractions
-from tests.select._data import random_catalog
+from curate.select import splits as splits_module
+from tests.select._data import TANGLE, catalog_of, random_catalog
 
 
 def test_parse_fractions_names_and_checks():
@@ -68,6 +69,52 @@ def test_too_rare_a_class_is_reported_not_failed():
     check = check_split(make_split(catalog, seed=0), fractions=parse_fractions(None))
     assert check.ok
     assert any(note.startswith("class 9 has 2 patient(s), too few to be in all 3 splits") for note in check.notes)
+
+
+def test_new_split_finds_the_split_the_greedy_missed():
+    # Found by hypothesis: taking holders class by class, the greedy gave val no patient of class 3.
+    catalog = catalog_of({"p0": [2], "p1": [2, 3], "p2": [1, 0, 1], "p3": [1, 3, 0, 3], "p4": [1, 3, 2, 3]})
+    for seed in range(5):
+        table = make_split(catalog, fractions="0.7,0.1,0.2", seed=seed)
+        check = check_split(table, fractions=parse_fractions("0.7,0.1,0.2"))
+        assert check.ok, check.violations
+        for label in (1, 2, 3):  # held by 3 patients each: in every split
+            assert set(table.loc[table["label"] == label, "split"]) == {"train", "val", "test"}
+        assert check.notes == ("class 0 has 2 patient(s), too few to be in all 3 splits (it is in val, test)",)
+
+
+def test_classes_that_cannot_all_be_everywhere_are_a_note_not_a_failure():
+    catalog = catalog_of(TANGLE)
+    table = make_split(catalog, fractions="0.8,0.2", seed=0)
+    check = check_split(table, fractions=parse_fractions("0.8,0.2"))
+    assert check.ok, check.violations
+    everywhere = [c for c in range(4) if set(table.loc[table["label"] == c, "split"]) == {"train", "test"}]
+    assert everywhere == [0, 1, 3]  # two of the tangled classes, the most any split has
+    assert check.notes == (
+        "class 2 is missing from test: classes 0, 1 and 2 cannot all be in every split, as the 3 patients "
+        "holding them (a, b, c) cannot be divided so that each of the 2 splits has them all (it is in train)",
+    )
+
+
+def test_a_class_that_could_join_the_others_is_still_a_violation():
+    # a, b and c all in train: each tangled class could be in test along with class 3, alone
+    table = make_split(catalog_of(TANGLE), fractions="0.8,0.2", seed=0)
+    table.loc[table["patient_id"].isin(["a", "b", "c"]), "split"] = "train"
+    check = check_split(table, fractions=parse_fractions("0.8,0.2"))
+    assert check.violations == tuple(
+        f"class {c} is missing from test though 2 patients hold it" for c in (0, 1, 2)
+    )
+
+
+def test_a_search_that_gives_up_leaves_the_split_accepted_and_says_so(monkeypatch):
+    monkeypatch.setattr(splits_module, "_SEARCH_STEPS", 1)
+    table = make_split(catalog_of(TANGLE), fractions="0.8,0.2", seed=0)
+    check = check_split(table, fractions=parse_fractions("0.8,0.2"))
+    assert check.ok
+    assert check.notes == (
+        "class 2 is missing from test: no split putting it in every split along with classes 0, 1 and 3 was "
+        "found in a search of 1 steps (it is in train)",
+    )
 
 
 def test_samples_without_patient_stand_alone():
