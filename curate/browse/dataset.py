@@ -45,6 +45,7 @@ _SCALARS = {
     "is_label_issue": "BooleanField", "excluded": "BooleanField", "exclusion_reason": "StringField",
 }
 _LABELS = ("ground_truth", "suggested")
+FLAGS_FIELD = "flags"  # the quality flags as labels, drawn on the App's tiles
 # Embedded documents, by the paths compared to decide whether to rewrite them: a label whose
 # text is unchanged is left alone, with its id and the tags reviewers put on it.
 _DOCUMENTS = {
@@ -226,7 +227,9 @@ def build_dataset(
 
     before = dict(dataset.info)
     _declare_fields(fo, dataset)
+    flags = {sample_id: list(values["tags"]) for sample_id, values in wanted.items()}
     generated = _sync_samples(fo, dataset, wanted, set(before.get(GENERATED_TAGS_KEY, [])))
+    _set_flag_labels(fo, dataset, flags)
     views = _save_views(dataset, _curate_views(dataset, records), before.get(SAVED_VIEWS_KEY))
     _show_tags_on_tiles(fo, dataset)
     dataset.info.update({
@@ -320,6 +323,21 @@ def _open_dataset(fo, name: str):
     return dataset
 
 
+def _set_flag_labels(fo, dataset, flags: dict[str, list[str]]) -> None:
+    """Each sample's quality flags as a ``flags`` label field, which the App draws on every tile.
+
+    Sample tags hold the same names (reviewers filter and tag by them), but the App
+    starts with its tag checkboxes off whatever the dataset's app config says; label
+    fields start on.
+    """
+    ids = dict(zip(*dataset.values(["sample_id", "id"])))
+    labels = {
+        ids[sample_id]: fo.Classifications(classifications=[fo.Classification(label=name) for name in names])
+        for sample_id, names in flags.items() if sample_id in ids
+    }
+    dataset.set_values(FLAGS_FIELD, labels, key_field="id")
+
+
 def _declare_fields(fo, dataset) -> None:
     schema = dataset.get_field_schema()
     for name, kind in {"sample_id": "StringField", **_SCALARS}.items():
@@ -328,6 +346,8 @@ def _declare_fields(fo, dataset) -> None:
     for name in _LABELS:
         if name not in schema:
             dataset.add_sample_field(name, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification)
+    if FLAGS_FIELD not in schema:
+        dataset.add_sample_field(FLAGS_FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classifications)
 
 
 def _current_values(dataset) -> dict[str, Values]:
@@ -451,10 +471,10 @@ def _save_views(dataset, views: dict, previous: list[str] | None) -> list[str]:
 
 
 def _show_tags_on_tiles(fo, dataset) -> None:
-    """Show sample and label tags (the quality flags) on the grid's tiles, unless someone chose otherwise.
+    """Show the labels and the quality flags on the grid's tiles, unless someone chose otherwise.
 
-    By default the App shows only the label fields on tiles; the sidebar's checkboxes
-    start from ``app_config.active_fields`` when it is set.
+    The sidebar's checkboxes start from ``app_config.active_fields`` when it is set
+    (checked in headless Chromium: the tag checkboxes ignore it, hence the ``flags`` labels).
     """
     if dataset.app_config.active_fields is None:
-        dataset.app_config.active_fields = fo.ActiveFields(paths=["tags", "_label_tags", *_LABELS])
+        dataset.app_config.active_fields = fo.ActiveFields(paths=[*_LABELS, FLAGS_FIELD])

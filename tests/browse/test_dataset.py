@@ -35,6 +35,7 @@ print(json.dumps({
     "persistent": ds.persistent, "info": ds.info,
     "suggested": [s for s in ds.values("suggested.confidence") if s is not None],
     "metadata": ds.count("metadata.width"), "active": ds.app_config.active_fields.paths,
+    "flag_labels": ds.count_values("flags.classifications.label"),
 }))
 """
 
@@ -87,7 +88,8 @@ def test_dataset_reloads_in_another_process_with_the_manifest_counts(built, tiny
     assert seen["info"]["manifest"] == f"browse-tiny@{card['version']}"
     assert 0.79 < max(seen["suggested"]) < 0.81
     assert seen["metadata"] == seen["n"]
-    assert {"tags", "_label_tags", "ground_truth"} <= set(seen["active"])  # flags shown on the tiles
+    assert {"flags", "ground_truth", "suggested"} <= set(seen["active"])  # flags drawn on the tiles
+    assert seen["flag_labels"] == {k: v for k, v in seen["tags"].items()}  # the same names as the tags
     assert calls[0] == ("adding samples", len(rows) + 2) and sum(calls[1:]) == len(rows) + 2
 
 
