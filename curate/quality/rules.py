@@ -36,6 +36,7 @@ class Thresholds:
     blurred_sharpness: float = 0.10
     padded_border: float = 0.30
     inverted_score: float = 0.20
+    text_marks: int = 4
     outlier_z: float = 5.0
     odd_size_ratio: float = 0.25
     near_duplicate_radius: int = 4
@@ -234,6 +235,15 @@ def image_flags(measures: pd.DataFrame, t: Thresholds, flags: FlagSet) -> None:
         lambda f: "border brighter than centre by " + _fmt(f["inversion_score"]) + f" (> {t.inverted_score:.2f}): inverted?",
         m,
     )
+    if "text_marks" in m.columns:
+        marks = pd.to_numeric(m["text_marks"], errors="coerce")
+        flags.add(
+            "text_like",
+            (marks >= t.text_marks).fillna(False).astype(bool),
+            lambda f: _fmt(f["text_marks"], 0) + f" character-like marks in a row (>= {t.text_marks}): "
+            "burned-in text? review before export",
+            m,
+        )
     for column, side in _OUTLIER_MEASURES.items():
         z, median, scale = robust_z(m[column].astype(float))
         if not np.isfinite(scale) or scale == 0:
