@@ -28,6 +28,8 @@ def _describe(stage: dict) -> str:
         text = ", ".join(f"{k} {v}" for k, v in stage["selected"].items()) + f" selected; {stage['excluded']} excluded"
         if stage.get("frozen_split"):
             text += f"; split frozen to {stage['frozen_split']}"
+        for note in stage.get("notes") or []:
+            text += f"\n           note: {note}"
     elif name == "review":
         text = f"{stage['file']} (sha256 {stage['sha256'][:12]}): {stage['excluded']} excluded by reviewers, relabels applied"
     elif name == "manifest":

@@ -310,7 +310,8 @@ def _run_locked(recipe: Recipe, *, store, work: Path, root: Path, places: dict, 
     chosen = selection[selection["selected"].astype(bool)]
     done({"stage": "select", "selected": chosen["split"].astype(str).value_counts().sort_index().to_dict(),
           "excluded": int(selection["exclusion_reason"].notna().sum()),
-          "frozen_split": select_report.get("frozen_split"), "output": str(selection_path), "reused": False,
+          "frozen_split": select_report.get("frozen_split"), "notes": list(selection.attrs.get("selection", {}).get("notes") or []),
+          "output": str(selection_path), "reused": False,
           "seconds": round(time.perf_counter() - start, 2)})
 
     from curate.catalog import read_catalog
