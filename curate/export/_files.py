@@ -188,12 +188,12 @@ class ImagePlacer:
 
     def flush(self, progress: Callable[[str, int], Callable[[int], None]] | None = None) -> None:
         """Write every queued rendering (in parallel chunks); a file that cannot be decoded is one line."""
-        from curate.parallel import Executor, chunked, map_chunks
+        from curate._png import compile_unfilter
+        from curate.parallel import chunked, map_chunks
 
         queue, self._queue = self._queue, []
         if not queue:
             return
-        from curate._png import compile_unfilter
 
         # loaded once here, before the workers fork, instead of once in every worker (0.4 s each)
         compile_unfilter()
