@@ -167,14 +167,40 @@ def read_parquet_table(path: str | os.PathLike, what: str, error: type[Exception
         raise error(f"{path}: not a readable Parquet {what} ({exc})") from None
 
 
+def refuse_foreign(path: str | os.PathLike) -> None:
+    """Refuse to replace ``path`` unless it is a Parquet table curate wrote (a ``curate.*`` metadata key).
+
+    Raises
+    ------
+    CurateError
+        One line naming the file: a user's notes, a folder or another tool's table are never overwritten.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        return
+    try:
+        ours = path.is_file() and any(k.startswith(b"curate.") for k in (pq.read_schema(path).metadata or {}))
+    except (pa.ArrowInvalid, OSError):
+        ours = False
+    if not ours:
+        raise CurateError(f"{path}: exists and is not a table curate wrote; not overwritten (give a new path)")
+
+
 def write_parquet_table(frame, path: str | os.PathLike, key: bytes, record: dict) -> Path:
-    """Write a DataFrame atomically as Parquet, with ``record`` as JSON under metadata ``key``."""
+    """Write a DataFrame atomically as Parquet, with ``record`` as JSON under metadata ``key``.
+
+    An existing file is replaced only when curate wrote it (:func:`refuse_foreign`).
+    """
     import json
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
+    refuse_foreign(path)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[key] = json.dumps(record, sort_keys=True, default=str).encode()

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate._io import atomic_path, read_parquet_table
+from curate._io import atomic_path, read_parquet_table, refuse_foreign
 from curate.errors import CatalogError
 
 __all__ = [
@@ -266,8 +266,10 @@ def write_catalog(df: pd.DataFrame, path: str | os.PathLike, data_root: str | os
     The data root is recorded both relative to the catalog file and absolute, so
     the catalog is found again whether it moves together with its data or alone.
     A de-identified catalog (``df.attrs["deid"]``, :mod:`curate.deid`) records how.
+    An existing file is replaced only when curate wrote it.
     """
     path = Path(path)
+    refuse_foreign(path)
     table_df = validate_catalog(df, name=str(path))
     table = pa.Table.from_pandas(table_df, preserve_index=False)
     metadata = dict(table.schema.metadata or {})

@@ -123,3 +123,24 @@ def test_absolute_paths_join_as_pathlib_does(root):
     paths = ["a/b.png", "a//b.png", "./a.png", "a/./b.png", "a/.", "a/b/", "x.png", "a/.hidden/b.png", ".x/y.png", "a/..b/c.png", "a b/c.png", "a\\b.png"]
     catalog = pd.DataFrame({"path": paths})
     assert absolute_paths(catalog, root).tolist() == [str(resolve_path(root, p)) for p in paths]
+
+
+def test_writing_a_catalog_never_replaces_a_file_curate_did_not_write(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from curate.catalog import write_catalog
+    from curate.errors import CurateError
+
+    catalog = pd.DataFrame({"sample_id": ["a"], "path": ["a.png"], "label": [0], "patient_id": ["p"], "source": ["t"]})
+    notes = tmp_path / "catalog.parquet"
+    notes.write_text("my notes\n")
+    with pytest.raises(CurateError, match="not a table curate wrote; not overwritten"):
+        write_catalog(catalog, notes, tmp_path)
+    assert notes.read_text() == "my notes\n"
+    other = tmp_path / "other.parquet"
+    pd.DataFrame({"x": [1]}).to_parquet(other)
+    with pytest.raises(CurateError, match="not overwritten"):
+        write_catalog(catalog, other, tmp_path)
+    ours = write_catalog(catalog, tmp_path / "ours.parquet", tmp_path)
+    write_catalog(catalog, ours, tmp_path)  # its own file may be written again

@@ -87,6 +87,9 @@ def ingest_to_file(
     from curate.summary import catalog_summary
     from curate._io import atomic_path
 
+    from curate._io import refuse_foreign
+
+    refuse_foreign(output)  # before the loader's work
     options = {k: (v if v != () else None) for k, v in options.items() if v is not None and v != ()}
     deid = None
     if deid_key_file is not None:

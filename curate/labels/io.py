@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from curate._io import read_parquet_table, write_parquet_table
+from curate._io import read_parquet_table, refuse_foreign, write_parquet_table
 from curate.catalog import read_catalog
 from curate.errors import CurateError
 from curate.labels.features import compute_features, read_embeddings
@@ -54,6 +54,7 @@ def labels_to_file(
     if embeddings is not None and pred_probs is not None:
         raise CurateError("give either --embeddings or --pred-probs, not both")
     check_classifier(classifier)  # before the features, which can take minutes
+    refuse_foreign(output)
     catalog = read_catalog(catalog_path)
     quality = None
     if quality_path is not None:

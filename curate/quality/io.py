@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from curate._io import read_parquet_table, write_parquet_table
+from curate._io import read_parquet_table, refuse_foreign, write_parquet_table
 from curate.catalog import read_catalog
 from curate.errors import CurateError
 from curate.parallel import Executor
@@ -53,6 +53,7 @@ def scan_to_file(
     progress: Progress | None = None,
 ) -> dict:
     """Scan the catalog at ``catalog_path``, write the quality table and return its summary."""
+    refuse_foreign(output)  # before the work, not after it
     catalog = read_catalog(catalog_path, data_root=data_root)
     root = Path(catalog.attrs["data_root"])
     if not root.is_dir():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from curate._io import read_parquet_table, write_parquet_table
+from curate._io import read_parquet_table, refuse_foreign, write_parquet_table
 from curate.catalog import read_catalog
 from curate.errors import CurateError
 from curate.tables import read_table
@@ -137,6 +137,9 @@ def select_to_file(
     Nothing is written unless the whole selection succeeds; each file is written atomically.
     ``exclude`` adds rules to the defaults and ``keep`` removes some.
     """
+    if output is not None:
+        refuse_foreign(output)  # before the work, not after it
+
     from curate.select.exclusion import DEFAULT_MIN_GRADE_DISTANCE, resolve_exclusions
     from curate.select.frozen import freeze_split as write_frozen
     from curate.select.frozen import read_frozen_split

@@ -204,3 +204,14 @@ def test_ingest_with_a_deid_key_writes_pseudonyms_and_records_the_key_id(kl_fold
     _assert_one_line_error(_run("ingest", "oai-kl", kl_folder, "-o", tmp_path / "x.parquet", "--deid-key-file", short),
                            "at least 16 bytes")
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_no_stage_overwrites_a_file_it_did_not_write(kl_folder, tmp_path):
+    notes = tmp_path / "notes.parquet"
+    notes.write_text("my notes\n")
+    catalog = tmp_path / "catalog.parquet"
+    assert _run("ingest", "oai-kl", kl_folder, "-o", catalog).exit_code == 0
+    for args in (["ingest", "oai-kl", kl_folder, "-o", notes], ["scan", catalog, "-o", notes],
+                 ["select", catalog, "--sampler", "full", "-o", notes]):
+        _assert_one_line_error(_run(*args), "not a table curate wrote; not overwritten")
+        assert notes.read_text() == "my notes\n"
