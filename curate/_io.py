@@ -21,10 +21,15 @@ class TargetAppeared(CurateError):
 
 
 def _owner_tag() -> str:
-    # host and pid in every temporary name: a later run can tell a killed run's leftovers
-    # (this host, process gone) from the temporaries of a run still at work.
-    host = socket.gethostname().split(".")[0].replace("-", "_") or "host"
-    return f"{host}-{os.getpid()}"
+    # host, pid namespace and pid in every temporary name: a later run can tell a killed run's
+    # leftovers (same host and namespace, process gone) from the temporaries of a run still at
+    # work, also from containers that share a host name but not their pids.
+    host = socket.gethostname().split(".")[0].replace("-", "_").replace(".", "_") or "host"
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return f"{host}_{namespace}-{os.getpid()}"
 
 
 def _temporary_prefix(target: Path) -> str:
@@ -42,7 +47,7 @@ def _is_alive(pid: int) -> bool:
 
 
 def stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Temporaries in ``folder`` left by killed curate runs of this host (``.<name>.<host>-<pid>.<random>.tmp``)."""
+    """Temporaries in ``folder`` left by killed curate runs of this host (``.<name>.<host>_<pidns>-<pid>.<random>.tmp``)."""
     folder = Path(folder)
     host = _owner_tag().rsplit("-", 1)[0]
     found = []
@@ -143,8 +148,10 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
             if target.exists():
                 target.rmdir()  # only an empty directory may be replaced
             os.replace(tmp_path, target)
-        except OSError:
-            raise TargetAppeared(f"{target} was written by another run meanwhile; this run's copy was not kept") from None
+        except OSError as exc:
+            if target.is_dir() and any(target.iterdir()):
+                raise TargetAppeared(f"{target} was written by another run meanwhile; this run's copy was not kept") from None
+            raise CurateError(f"{target}: could not be put in place ({exc.strerror}); nothing of this run was kept") from None
     finally:
         if tmp_path.exists():
             shutil.rmtree(tmp_path, ignore_errors=True)

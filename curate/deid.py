@@ -3,6 +3,8 @@
 With ``deid`` (a recipe section, or ``curate ingest --deid-key-file``), the catalog is
 de-identified as soon as a loader has read it:
 
+- ``sample_id`` (an unkeyed hash of the path, which may hold the PatientID) becomes
+  ``s-<16 hex>`` under the key.
 - ``patient_id`` becomes ``p-<16 hex>``, an HMAC-SHA256 of the source id under a secret
   key the user keeps outside the repository: the same patient gets the same pseudonym
   in every dataset and rerun made with that key, and nobody without the key can
@@ -148,12 +150,14 @@ def deidentify_catalog(catalog: pd.DataFrame, deid: Deid) -> tuple[pd.DataFrame,
         pseudonymized, shifted and dropped.
     """
     out = catalog.copy()
-    report: dict[str, list[str]] = {"pseudonymized": ["patient_id"], "shifted": [], "dropped": []}
+    report: dict[str, list[str]] = {"pseudonymized": ["sample_id", "patient_id"], "shifted": [], "dropped": []}
+    # a sample id is an unkeyed hash of the path, and paths often hold the PatientID: keyed too
+    out["sample_id"] = pd.array([deid.pseudonym(v, "sample") for v in out["sample_id"].astype("object")], dtype="string")
     patients = out["patient_id"].astype("object")
     out["patient_id"] = pd.array([deid.pseudonym(v) for v in patients], dtype="string")
     shifts = np.array([deid.day_shift(p) for p in out["patient_id"].astype("object")], dtype="int64")
     for column in list(out.columns):
-        if column in deid.keep or column in ("patient_id",):
+        if column in deid.keep or column in ("patient_id", "sample_id"):
             continue
         values = out[column]
         if column.endswith("_uid"):

@@ -12,10 +12,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from curate.catalog import make_sample_id
 from curate.cli import main
 from curate.deid import Deid, deidentify_catalog, find_phi, phi_values
 from curate.errors import CurateError
 from curate.export import FORMATS
+from curate.loaders import load
 from curate.manifest import load_manifest, open_manifest
 from curate.recipe import load_recipe, run_recipe
 from tests.conftest import write_dicom
@@ -99,6 +101,8 @@ def test_with_deid_no_identifying_value_is_in_any_written_byte(hospital, tmp_pat
     assert result.exit_code == 0, result.output
     manifest = open_manifest(summary["ref"], tmp_path / "store")
     assert manifest.card["data_root"] is None and manifest.card["deid"]["key_id"] == Deid(KEY.encode()).key_id
+    for written in manifest.folder.iterdir():  # the card and the export log name no path of this machine
+        assert str(tmp_path) not in written.read_bytes().decode("latin-1"), written.name
     assert all(p == f"{s}.dcm" for p, s in zip(manifest.rows["path"], manifest.rows["sample_id"]))
     exports = tmp_path / "exports-store"
     assert not [p for p in exports.rglob("*") if p.is_symlink()]  # a link's target names the source
@@ -106,7 +110,12 @@ def test_with_deid_no_identifying_value_is_in_any_written_byte(hospital, tmp_pat
     with Image.open(exports / "llava" / "images" / llava[0]["image"]) as image:
         assert image.size == (40, 48) and image.mode == "L"
     table = pd.read_csv(exports / "csv" / "manifest.csv")
-    assert "path" not in table.columns and all(p.startswith("images/") for p in table["image"])
+    assert "path" not in table.columns and "sha256" not in table.columns
+    assert all(p.startswith("images/") for p in table["image"])
+    # sample ids are keyed too: hashing guessed paths (PatientID folders) finds none of them
+    guessed = {make_sample_id("dicom", str(p.relative_to(hospital))) for p in hospital.rglob("*.dcm")}
+    assert guessed == set(load("dicom", hospital).catalog["sample_id"])  # what an unkeyed id would give away
+    assert guessed.isdisjoint(set(table["sample_id"])) and table["sample_id"].str.fullmatch(r"s-[0-9a-f]{16}").all()
     assert (exports / "csv" / table["image"].iloc[0]).is_file()
     # verify finds the files through the private catalog in the work folder
     verify = CliRunner().invoke(main, ["manifest", "verify", summary["ref"], "--store", str(tmp_path / "store")],

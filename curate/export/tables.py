@@ -6,7 +6,7 @@ recorded one) when a plain Pillow reader shows it as it is, else a rendering wri
 into the export's ``images/`` folder (16-bit files, DICOM, crops, and every image when
 preprocessing is asked for). Every source file must be there, as for the other formats.
 For a de-identified manifest every image is rendered into ``images/``, ``image`` is
-relative to the table and there is no ``path`` column.
+relative to the table and there is no ``path`` or ``sha256`` column.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def _with_image(manifest, folder: Path, placer: ImagePlacer) -> pd.DataFrame:
         else:
             paths.append(str(placer.final_path(images / placer.place(record, images))))
     rows.insert(1, "image", paths)
-    return rows.drop(columns="path") if placer.private else rows
+    # de-identified: no path, and no hash of a source file (which its holder could match)
+    return rows.drop(columns=["path", "sha256"], errors="ignore") if placer.private else rows
 
 
 def write_csv(manifest, folder: Path, placer: ImagePlacer) -> dict:

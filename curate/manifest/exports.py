@@ -29,6 +29,8 @@ def log_export(manifest, record: dict) -> Path | None:
     if folder is None:
         return None
     entry = {k: record[k] for k in _LOGGED if k in record}
+    if getattr(manifest, "card", {}).get("deid") and "output" in entry:
+        entry["output"] = "(path withheld: de-identified)"  # a de-identified version names no path
     entry["exported_at"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode("utf-8")
     path = Path(folder) / EXPORT_LOG

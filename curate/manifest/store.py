@@ -5,7 +5,7 @@ Layout::
     STORE/
       NAME/
         LATEST                 the version the last run of NAME produced (a text file, not a symlink)
-        .lock                  held by a run of NAME (flock), so runs of one name take turns
+        .lock                  locked by a run of NAME (lockf), so runs of one name take turns
         VERSION/
           rows.parquet         the rows (the card is also in its Parquet metadata)
           card.json            the card
@@ -130,12 +130,15 @@ def _set_latest(root: Path, name: str, version: str) -> None:
 def name_lock(
     name: str, store: str | os.PathLike | None = None, on_wait: Callable[[str], None] | None = None
 ) -> Iterator[None]:
-    """Hold ``NAME/.lock`` (an advisory ``flock``): runs of one manifest name take turns.
+    """Hold ``NAME/.lock`` (an advisory POSIX lock): runs of one manifest name take turns.
 
     A second run of the same name waits (``on_wait`` is told once, with the other
     run's pid) instead of mixing its work files, version and exports with the first
-    one's. The lock is released when the holder exits, even when it is killed.
+    one's. The lock is released when the holder exits, even when it is killed: it is
+    a POSIX record lock, which forked workers do not inherit (an ``flock`` they would,
+    and orphaned workers of a killed run would hold it for ever).
     """
+    import errno
     import fcntl
 
     folder = _store(store) / check_name(name)
@@ -143,12 +146,14 @@ def name_lock(
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             if on_wait is not None:
                 on_wait(f"waiting for another curate run of {name} (pid {holder}) to finish")
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.lockf(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -178,10 +183,20 @@ def versions(name: str, store: str | os.PathLike | None = None) -> list[str]:
     found = []
     for child in folder.iterdir():
         if child.is_dir() and not child.name.startswith(".") and (child / CARD_FILE).is_file():
-            card = json.loads((child / CARD_FILE).read_text(encoding="utf-8"))
+            card = _readable_card(child)
+            if card is None:  # reported by `curate manifest fsck`, never taken for a version
+                continue
             # created_at has whole seconds; the card file's time orders versions written within one second
             found.append((card.get("created_at", ""), (child / CARD_FILE).stat().st_mtime_ns, child.name))
     return [v for *_, v in sorted(found)]
+
+
+def _readable_card(folder: Path) -> dict | None:
+    try:
+        card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return card if isinstance(card, dict) else None
 
 
 def resolve(ref: str | os.PathLike, store: str | os.PathLike | None = None) -> Path:
@@ -248,7 +263,7 @@ def list_manifests(store: str | os.PathLike | None = None) -> list[dict]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and _NAME_RE.match(p.name)):
         latest = latest_version(folder.name, root)
         for version in versions(folder.name, root):
-            card = json.loads((folder / version / CARD_FILE).read_text(encoding="utf-8"))
+            card = _readable_card(folder / version) or {}
             out.append(
                 {
                     "name": folder.name,

@@ -61,8 +61,11 @@ def verify_manifest(manifest: Manifest, data_root: str | os.PathLike | None = No
 def rows_mismatch(manifest: Manifest) -> str | None:
     """Why the rows are not the ones the card describes (count, hash), or None when they are."""
     card = manifest.card
-    if "rows" in card and len(manifest.rows) != card["rows"]:
-        return f"{len(manifest.rows):,} rows where the card says {card['rows']:,}"
+    rows = manifest.rows
+    if "samples" in card and len(rows) != card["samples"]:
+        return f"{len(rows):,} samples where the card says {card['samples']:,}"
+    if "rows" in card and "repeat" in rows.columns and int(rows["repeat"].sum()) != card["rows"]:
+        return f"{int(rows['repeat'].sum()):,} rows with repeats where the card says {card['rows']:,}"
     if card.get("rows_sha256") and rows_hash(manifest.rows) != card["rows_sha256"]:
         return "the rows' sha256 differs from the card's rows_sha256"
     return None

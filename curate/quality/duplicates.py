@@ -46,7 +46,7 @@ DUPLICATE_COLUMNS = (
     "dup_keep_reason",
 )
 #: Bumped when the rule that picks the member to keep changes, so stored scans are not reused.
-KEEP_RULE_VERSION = 2
+KEEP_RULE_VERSION = 3
 #: Extensions of files a trainer's Pillow reader opens as they are (no DICOM, no other container).
 _PLAIN_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -308,7 +308,10 @@ _KEEP_ORDER = ("component", "flags", "label", "plain", "pixels", "bits", "sharpn
 
 
 def _carries_agreed_label(labels: pd.Series, component: np.ndarray, in_group: np.ndarray) -> np.ndarray:
-    """True for members whose label more than half their group shares (and for groups without such a label)."""
+    """True for members whose label more than half their group shares (all labelled members of groups without one).
+
+    A member without a label never carries the agreed one: a labelled copy is kept over it.
+    """
     frame = pd.DataFrame({"c": component, "label": labels.astype("string").to_numpy()})[in_group]
     size = frame.groupby("c").size()
     counts = frame.dropna().groupby(["c", "label"]).size()
@@ -319,6 +322,7 @@ def _carries_agreed_label(labels: pd.Series, component: np.ndarray, in_group: np
     has_majority = ~pd.isna(wanted)
     rows = np.flatnonzero(in_group)
     out[rows[has_majority]] = frame["label"].to_numpy()[has_majority] == wanted[has_majority]
+    out[rows[frame["label"].isna().to_numpy()]] = False
     return out
 
 

@@ -18,6 +18,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,7 +85,28 @@ def recorded_recipe(recipe: Recipe) -> dict:
     """
     data = copy.deepcopy(recipe.data)
     data["source"].pop("data_root", None)
+    if data.get("deid", {}).get("enabled"):
+        _withhold_paths(data)
     return data
+
+
+_WITHHELD = "(path withheld: de-identified)"
+
+
+def _withhold_paths(data: dict) -> None:
+    """A de-identified card names no path: where the key, the exports and the inputs are stays local."""
+    data["deid"]["key_file"] = _WITHHELD
+    for section, key in (("split", "frozen"), ("split", "freeze"), ("labels", "embeddings"), ("labels", "pred_probs")):
+        if data.get(section, {}).get(key) is not None:
+            data[section][key] = _WITHHELD
+    if data.get("review") is not None:
+        data["review"] = _WITHHELD
+    for item in data.get("exports", []):
+        item["output"] = _WITHHELD
+    options = data["source"].get("options") or {}
+    for key, value in options.items():
+        if isinstance(value, str) and (os.sep in value or value.startswith("~")):
+            options[key] = _WITHHELD
 
 
 def _files_fingerprint(catalog, root: Path) -> str:
@@ -341,6 +363,15 @@ def _run_locked(recipe: Recipe, *, store, work: Path, root: Path, places: dict, 
             "parent": manifest.card.get("parent"), "stages": stages}
 
 
+def _export_record(output: Path) -> dict:
+    """The ``curate_export.json`` of an export folder ({} when there is none or it cannot be read)."""
+    try:
+        record = json.loads((output / "curate_export.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def _check_outputs(recipe: Recipe, places: dict[str, str]) -> None:
     """Refuse, before any work, outputs that would overwrite what this recipe did not write."""
     from curate.select.frozen import is_frozen_split
@@ -355,8 +386,7 @@ def _check_outputs(recipe: Recipe, places: dict[str, str]) -> None:
             raise RecipeError(f"{recipe.where(f'exports[{i}]')}: exports[{i}].output: {exc}") from None
         if "{version}" in item["output"] or not output.exists():
             continue
-        record = output / "curate_export.json"
-        mine = record.is_file() and json.loads(record.read_text(encoding="utf-8")).get("manifest") == recipe.data["name"]
+        mine = _export_record(output).get("manifest") == recipe.data["name"]
         if not mine and (not output.is_dir() or any(output.iterdir())):
             raise RecipeError(
                 f"{recipe.where(f'exports[{i}]')}: exports[{i}].output {output} exists and is not an export of "
@@ -397,13 +427,15 @@ def _export(manifest, item: dict, places: dict[str, str], sources=None) -> dict:
     start = time.perf_counter()
     output = _path(item["output"], **places)
     preprocessing = Preprocessing.from_dict({k: item[k] for k in PREPROCESSING_KEYS})
-    record_file = output / "curate_export.json"
-    if record_file.is_file():
-        record = json.loads(record_file.read_text(encoding="utf-8"))
-        if (record.get("ref"), record.get("format"), record.get("pixels_id")) == (
-            manifest.ref, item["format"], preprocessing.pixels_id
-        ):
-            return {"stage": "export", "format": item["format"], "output": str(output), "reused": True, "seconds": 0.0}
+    record = _export_record(output)
+    if (record.get("ref"), record.get("format"), record.get("pixels_id")) == (
+        manifest.ref, item["format"], preprocessing.pixels_id
+    ):
+        return {"stage": "export", "format": item["format"], "output": str(output), "reused": True, "seconds": 0.0}
+    if record.get("manifest") == manifest.name:
+        # an earlier export of this recipe at a fixed path (no {version} in it): replaced by this
+        # version's, as a rerun should; the store can always export the older version again
+        shutil.rmtree(output)
     export_manifest(manifest, item["format"], output, link=item["link"], question=item["question"],
                     answer=item["answer"], preprocessing=preprocessing, catalog=sources)
     return {"stage": "export", "format": item["format"], "output": str(output), "reused": False,

@@ -100,6 +100,11 @@ def test_the_copy_kept_is_the_one_trainers_read_and_the_reason_says_so(tmp_path)
     assert quality.loc["c_8bit_copy.png", "dup_keep_reason"] == (
         "label 2 shared by most members; an 8-bit image file trainers read as it is"
     )
+    # a labelled copy is kept over an unlabelled one, whatever their sample ids
+    # (c_8bit_copy.png's sample id sorts first, so the old rule kept it)
+    catalog = _catalog(tmp_path, [("b_8bit.png", 1, "p2", "train"), ("c_8bit_copy.png", None, "p3", "train")])
+    quality = scan(catalog, executor=Executor(workers=1), cache_dir=False).set_index("path")
+    assert list(quality.index[quality["dup_keep"].astype(bool)]) == ["b_8bit.png"]
 
 
 def test_two_knees_of_one_bilateral_file_are_not_duplicates(tmp_path):

@@ -123,3 +123,18 @@ def test_oai_kl_pair_share_test_split(shared_data: Path, tmp_path: Path) -> None
     assert (rows_a["split"] == "train").sum() < (rows_b["split"] == "train").sum()
     frozen = pd.read_parquet(work / "oai-kl-split.parquet")
     assert set(rows_a.loc[rows_a["split"] == "test", "sample_id"]) <= set(frozen.loc[frozen["split"] == "test", "sample_id"])
+
+
+def test_a_rerun_replaces_its_export_at_a_fixed_path_and_survives_a_broken_record(tiny_demo: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "fixed.yaml"
+    recipe.write_text(TINY.format(root=tiny_demo).replace('"{work}/exports/{name}@{version}"', f'"{tmp_path}/export"'))
+    store, work = tmp_path / "store", tmp_path / "work"
+    first = _run([str(recipe), "--store", str(store), "--work", str(work)])
+    second = _run([str(recipe), "--store", str(store), "--work", str(work), "--set", "sampler.n=5"])
+    assert second["version"] != first["version"]
+    record = json.loads((tmp_path / "export" / "curate_export.json").read_text())
+    assert record["ref"] == second["ref"]  # the fixed folder now holds the new version's export
+    (tmp_path / "export" / "curate_export.json").write_text('{"manifest": "tiny-bal')  # cut by a crash
+    result = CliRunner().invoke(main, ["run", str(recipe), "--store", str(store), "--work", str(work)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "is not an export of tiny-balanced" in result.output
