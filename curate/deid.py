@@ -56,8 +56,10 @@ _MIN_KEY_BYTES = 16
 _KEPT = {
     "sample_id", "path", "label", "patient_id", "source", "side", "visit", "view", "crop", "official_split",
     "modality", "body_part", "laterality", "photometric", "bits_stored", "rows", "columns", "sha256",
-    "findings", "findings_uncertain", "task_label", "burned_in_annotation",
+    "findings", "findings_uncertain", "burned_in_annotation",
 }
+#: Per-finding columns of the chest X-ray loaders (``finding_pneumonia``...): labels, not identifiers.
+_KEPT_PREFIX = "finding_"
 _DROPPED_ALWAYS = {"dicom_patient_id"}
 _DATE_NAME = re.compile(r"date|time", re.IGNORECASE)
 
@@ -173,7 +175,7 @@ def deidentify_catalog(catalog: pd.DataFrame, deid: Deid) -> tuple[pd.DataFrame,
             else:
                 out[column] = _shift_dates(values, shifts)
                 report["shifted"].append(column)
-        elif column not in _KEPT:
+        elif column not in _KEPT and not column.startswith(_KEPT_PREFIX):
             out = out.drop(columns=column)
             report["dropped"].append(column)
     out.attrs = {**catalog.attrs, "deid": {**deid.record(), **report}}

@@ -146,11 +146,13 @@ def test_dates_shift_by_one_amount_per_patient_and_unknown_columns_are_dropped()
     catalog = pd.DataFrame(
         {"sample_id": ["a", "b", "c"], "path": ["x/1", "x/2", "y/1"], "label": [0, 1, 0],
          "patient_id": ["P1", "P1", "P2"], "source": "t", "study_date": ["20110105", "20110305", "20120101"],
-         "referring": ["DR X", "DR X", "DR Y"], "sop_instance_uid": ["1.2.3", "1.2.4", "1.2.5"]}
+         "referring": ["DR X", "DR X", "DR Y"], "sop_instance_uid": ["1.2.3", "1.2.4", "1.2.5"],
+         "finding_pneumonia": [1, 0, 1]}
     )
     deid = Deid(KEY.encode())
     out, report = deidentify_catalog(catalog, deid)
     assert "referring" not in out.columns and report["dropped"] == ["referring"]
+    assert list(out["finding_pneumonia"]) == [1, 0, 1]  # chest X-ray findings are labels, kept
     days = pd.to_datetime(out["study_date"], format="%Y%m%d") - pd.to_datetime(catalog["study_date"], format="%Y%m%d")
     assert days.iloc[0] == days.iloc[1] and days.iloc[0] != pd.Timedelta(0)  # one shift per patient
     assert not set(out["sop_instance_uid"]) & set(catalog["sop_instance_uid"])
