@@ -57,13 +57,10 @@ def export(ref, fmt, output, store, link, data_root, question, answer, size, fit
         {"size": size, "fit": fit, "bit_depth": int(bit_depth) if bit_depth else None, "window": window,
          "percentiles": percentiles, "clahe": clahe, "image_format": image_format}
     )
-    manifest = open_manifest(ref, store)
-    sources = None
-    if manifest.card.get("deid"):
-        from curate.catalog import read_catalog
-        from curate.recipe.runner import find_work_catalog
+    from curate.recipe.runner import private_catalog
 
-        sources = read_catalog(catalog) if catalog else find_work_catalog(manifest.card, store)
+    manifest = open_manifest(ref, store)
+    sources = private_catalog(manifest, store, catalog)
     with progress_reporter(not quiet and not as_json) as progress:
         record = export_manifest(
             manifest, fmt, output, link=link, data_root=data_root, question=question, answer=answer,

@@ -123,14 +123,10 @@ def verify(ref, store, data_root, catalog, as_json):
     """Re-hash M's files; exit code 1 when any is missing or modified."""
     from curate.manifest import open_manifest, verify_manifest
 
-    found = open_manifest(ref, store)
-    sources = None
-    if found.card.get("deid"):
-        from curate.catalog import read_catalog
-        from curate.recipe.runner import find_work_catalog
+    from curate.recipe.runner import private_catalog
 
-        sources = read_catalog(catalog) if catalog else find_work_catalog(found.card, store)
-    result = verify_manifest(found, data_root, sources)
+    found = open_manifest(ref, store)
+    result = verify_manifest(found, data_root, private_catalog(found, store, catalog))
     if as_json:
         print_json(result)
     else:

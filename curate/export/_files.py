@@ -101,11 +101,12 @@ class ImagePlacer:
         self.executor = executor
         self.linked = 0
         self.converted = 0
-        self.why_converted: dict[str, int] = {}
+        self.rendered_because: dict[str, int] = {}
         self._queue: list[tuple[str, str, str, str]] = []
         self._queued: set[str] = set()
         self._folders: tuple[Path, Path] | None = None
         self._policy: dict[tuple[str, str], str | None] = {}
+        self._sources: dict[str, Path] = {}
         self.paths = paths
         self.render_all = render_all
 
@@ -130,11 +131,13 @@ class ImagePlacer:
         relative = self.paths.get(str(row["sample_id"])) if self.paths is not None else str(row["path"])
         if relative is None:
             raise CurateError(f"sample {row['sample_id']}: not in the private catalog given")
-        source = (self.data_root / relative).resolve()
-        if not source.is_file():
-            where = f"sample {row['sample_id']}" if self.private else f"sample {row['sample_id']}: {source}"
-            raise CurateError(f"{where} not found (run `curate manifest verify`)")
-        return source
+        if relative not in self._sources:  # resolved and checked once per file, however often it is asked
+            source = (self.data_root / relative).resolve()
+            if not source.is_file():
+                where = f"sample {row['sample_id']}" if self.private else f"sample {row['sample_id']}: {source}"
+                raise CurateError(f"{where} not found (run `curate manifest verify`)")
+            self._sources[relative] = source
+        return self._sources[relative]
 
     def conversion(self, row) -> str | None:
         """Why the sample's image is rendered instead of linked (None: linked as it is)."""
@@ -145,10 +148,11 @@ class ImagePlacer:
                 self._policy[key] = "preprocessing"
             elif self.render_all:
                 self._policy[key] = "de-identified: re-encoded"
-            elif Path(key[0]).suffix.lower() not in IMAGE_EXTENSIONS:
-                self._policy[key] = why_converted(self.source(row), crop) or "extension"
             else:
-                self._policy[key] = why_converted(self.source(row), crop)
+                reason = why_converted(self.source(row), crop)
+                if reason is None and Path(key[0]).suffix.lower() not in IMAGE_EXTENSIONS:
+                    reason = "extension"
+                self._policy[key] = reason
         return self._policy[key]
 
     def file_name(self, row) -> str:
@@ -172,7 +176,7 @@ class ImagePlacer:
         if reason is not None:
             self._queue.append((str(row["sample_id"]), str(source), _crop_text(row.get("crop")), str(target)))
             self._queued.add(str(target))
-            self.why_converted[reason] = self.why_converted.get(reason, 0) + 1
+            self.rendered_because[reason] = self.rendered_because.get(reason, 0) + 1
             return name
         if self.link == "symlink":
             os.symlink(source, target)
@@ -214,7 +218,7 @@ class ImagePlacer:
         return {
             "preprocessing": self.preprocessing.as_dict(),
             "pixels_id": self.preprocessing.pixels_id,
-            "images": {"linked": self.linked, "rendered": self.converted, "why_rendered": dict(sorted(self.why_converted.items()))},
+            "images": {"linked": self.linked, "rendered": self.converted, "why_rendered": dict(sorted(self.rendered_because.items()))},
             "link": self.link,
         }
 

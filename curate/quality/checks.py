@@ -93,7 +93,7 @@ def duplicate_flags(dups: pd.DataFrame, catalog: pd.DataFrame, flags: FlagSet) -
     info = pd.DataFrame(
         {
             "kept": _text(grouped["dup_of"].astype(object).map(path_of)),
-            "why": _text(grouped["dup_keep_reason"]) if "dup_keep_reason" in grouped else "",
+            "why": _text(grouped["dup_keep_reason"]),
             "similarity": grouped["dup_similarity"].astype(object).map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
             "group": _text(group),
             "labels": _text(group.map(_members(catalog["label"][in_group], group, dups["dup_label_conflict"][in_group]))),

@@ -63,6 +63,18 @@ def find_work_catalog(card: dict, store: str | os.PathLike | None = None, work: 
     return None
 
 
+def private_catalog(manifest, store: str | os.PathLike | None = None, given: str | os.PathLike | None = None):
+    """The private catalog a de-identified ``manifest`` needs to find its files (None for any other).
+
+    ``given`` (a catalog file) wins; else the work folder's catalog with the manifest's fingerprint.
+    """
+    if not manifest.card.get("deid"):
+        return None
+    from curate.catalog import read_catalog
+
+    return read_catalog(given) if given else find_work_catalog(manifest.card, store)
+
+
 def _key(*parts: Any) -> str:
     text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
